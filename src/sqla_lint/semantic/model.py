@@ -1,0 +1,638 @@
+"""The semantic model of one module: what each expression is, and who made it.
+
+Rules never walk the tree themselves. They ask this model "what kind of value is this?",
+"which calls create a session here?", "is this function a request handler?", and ask
+:mod:`sqla_lint.semantic.ownership` whether a created resource is given back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import libcst as cst
+
+from .names import ImportMap, dotted_name, last_segment
+from .symbols import (
+    CLOSING_WRAPPERS,
+    CONNECTION_METHODS,
+    CONTEXT_MANAGER_DECORATORS,
+    ROUTE_DECORATOR_METHODS,
+    Kind,
+    annotation_kind,
+    call_result_kind,
+    is_cache_decorator,
+)
+from .tree import FunctionNode, TreeIndex, build_index
+
+
+@dataclass(frozen=True)
+class FactoryConfig:
+    """Names the user declares as factories because the analysis cannot see them.
+
+    A dotted entry (``app.db.get_session``) matches the qualified name a call resolves
+    to; a bare entry (``get_session``) matches the name as written at the call site.
+    """
+
+    session_factories: frozenset[str] = frozenset()
+    engine_factories: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Creation:
+    """A call that creates a resource the caller then owns."""
+
+    call: cst.Call
+    kind: Kind
+    function: FunctionNode | None
+    source: str  # how the resource was made, for messages: "SessionLocal()", "get_session()"
+    via_helper: str | None = None  # the project function that returned it, if any
+
+
+_SESSION_FOR_FACTORY = {
+    Kind.SESSION_FACTORY: Kind.SESSION,
+    Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION,
+}
+_CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
+OWNED_KINDS = frozenset(
+    {
+        Kind.SESSION,
+        Kind.ASYNC_SESSION,
+        Kind.CONNECTION,
+        Kind.ASYNC_CONNECTION,
+        Kind.ENGINE,
+        Kind.ASYNC_ENGINE,
+        Kind.POOL,
+        Kind.SCOPED_REGISTRY,
+    }
+)
+_MAIN_FUNCTION_NAMES = frozenset({"main", "cli", "run", "upgrade", "downgrade", "run_migrations_online", "run_migrations_offline"})
+
+
+@dataclass
+class _Hooks:
+    lifespans: set[FunctionNode] = field(default_factory=set)
+    startup: set[FunctionNode] = field(default_factory=set)
+    shutdown: set[FunctionNode] = field(default_factory=set)
+
+
+class ModuleModel:
+    def __init__(
+        self,
+        module: cst.Module,
+        module_name: str = "",
+        factories: FactoryConfig = FactoryConfig(),
+    ) -> None:
+        self.module = module
+        self.tree: TreeIndex = build_index(module)
+        self.imports = ImportMap(self.tree.imports, module_name)
+        self.factories = factories
+        self._kind_cache: dict[cst.CSTNode, Kind | None] = {}
+        self._in_progress: set[cst.CSTNode] = set()
+
+        self.module_functions: dict[str, cst.FunctionDef] = {}
+        self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = defaultdict(dict)
+        self.classes: dict[str, cst.ClassDef] = {}
+        for function in self.tree.function_defs:
+            owner = self.tree.class_of_function(function)
+            if owner is not None:
+                self.methods[owner][function.name.value] = function
+            elif self.tree.enclosing_function.get(function) is None:
+                self.module_functions[function.name.value] = function
+        for class_def in self.tree.class_defs:
+            if self.tree.enclosing_function.get(class_def) is None:
+                self.classes[class_def.name.value] = class_def
+
+        self.module_bindings = self._collect_module_bindings()
+        self.class_attributes = self._collect_class_attributes()
+
+    # -- names ---------------------------------------------------------------------------
+
+    def qualified_name(self, node: cst.BaseExpression) -> str | None:
+        return self.imports.resolve(node)
+
+    def source_of(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    def _collect_module_bindings(self) -> dict[str, list[cst.BaseExpression]]:
+        """Module-level names, including those assigned under ``global`` in functions."""
+        bindings: dict[str, list[cst.BaseExpression]] = defaultdict(list)
+        for assignment in self.tree.module_assignments:
+            for name, value in assigned_names(assignment):
+                bindings[name].append(value)
+        for function, declared in self.tree.globals_declared.items():
+            for assignment in self.tree.assignments_in.get(function, ()):
+                for name, value in assigned_names(assignment):
+                    if name in declared:
+                        bindings[name].append(value)
+        return bindings
+
+    def _collect_class_attributes(self) -> dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]]:
+        """Class-body attributes and ``self.x = ...`` assignments in the class's methods."""
+        attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for class_def, assignments in self.tree.class_body_assignments.items():
+            for assignment in assignments:
+                for name, value in assigned_names(assignment):
+                    attributes[class_def][name].append(value)
+        for class_def, methods in self.methods.items():
+            for method in methods.values():
+                for assignment in self.tree.assignments_in.get(method, ()):
+                    for target, value in assigned_targets(assignment):
+                        if (
+                            isinstance(target, cst.Attribute)
+                            and isinstance(target.value, cst.Name)
+                            and target.value.value in ("self", "cls")
+                        ):
+                            attributes[class_def][target.attr.value].append(value)
+        return attributes
+
+    # -- what is this value? -------------------------------------------------------------
+
+    def kind_of(self, node: cst.BaseExpression) -> Kind | None:
+        """The lifecycle kind of the value an expression evaluates to, if known."""
+        if node in self._kind_cache:
+            return self._kind_cache[node]
+        if node in self._in_progress:
+            return None
+        self._in_progress.add(node)
+        try:
+            kind = self._compute_kind(node)
+        finally:
+            self._in_progress.discard(node)
+        self._kind_cache[node] = kind
+        return kind
+
+    def _compute_kind(self, node: cst.BaseExpression) -> Kind | None:
+        if isinstance(node, cst.Await):
+            return self.kind_of(node.expression)
+        if isinstance(node, cst.Call):
+            return self._call_kind(node)
+        if isinstance(node, cst.Name):
+            return self._name_kind(node)
+        if isinstance(node, cst.Attribute):
+            return self._attribute_kind(node)
+        return None
+
+    def _call_kind(self, call: cst.Call) -> Kind | None:
+        func = call.func
+        configured = self._configured_factory_kind(func)
+        if configured is not None:
+            return configured
+        qualified = self.qualified_name(func)
+        if qualified is not None:
+            return call_result_kind(qualified)
+        if isinstance(func, cst.Attribute) and func.attr.value in CONNECTION_METHODS:
+            receiver = self.kind_of(func.value)
+            if receiver in _CONNECTION_FOR_ENGINE:
+                return _CONNECTION_FOR_ENGINE[receiver]
+        callee_kind = self.kind_of(func)
+        if callee_kind in _SESSION_FOR_FACTORY:
+            return _SESSION_FOR_FACTORY[callee_kind]
+        function = self.function_called(call)
+        if function is not None and not self.is_cached(function):
+            # A cached helper hands every caller the same object: callers do not own it.
+            return self.return_kind(function)
+        return None
+
+    def _configured_factory_kind(self, func: cst.BaseExpression) -> Kind | None:
+        if not (self.factories.session_factories or self.factories.engine_factories):
+            return None
+        written = dotted_name(func)
+        qualified = self.qualified_name(func)
+        for names, kind in (
+            (self.factories.session_factories, Kind.SESSION),
+            (self.factories.engine_factories, Kind.ENGINE),
+        ):
+            if written in names or qualified in names:
+                return kind
+        return None
+
+    def _name_kind(self, name: cst.Name) -> Kind | None:
+        function = self.tree.function_of(name)
+        while function is not None:
+            local = self._local_binding_kind(function, name.value)
+            if local is not None:
+                return local
+            function = self.tree.enclosing_function.get(function)
+        for value in self.module_bindings.get(name.value, ()):
+            kind = self.kind_of(value)
+            if kind is not None:
+                return kind
+        return None
+
+    def _local_binding_kind(self, function: FunctionNode, name: str) -> Kind | None:
+        if isinstance(function, cst.FunctionDef):
+            for param in all_params(function.params):
+                if param.name.value == name and param.annotation is not None:
+                    return self.annotation_kind(param.annotation.annotation)
+        for assignment in self.tree.assignments_in.get(function, ()):
+            for assigned, value in assigned_names(assignment):
+                if assigned == name:
+                    kind = self.kind_of(value)
+                    if kind is not None:
+                        return kind
+        for statement in self.tree.withs_in.get(function, ()):
+            for item in statement.items:
+                if item.asname is not None and isinstance(item.asname.name, cst.Name) and item.asname.name.value == name:
+                    if self.opens_session(item.item):
+                        return Kind.ASYNC_SESSION if statement.asynchronous else Kind.SESSION
+        return None
+
+    def annotation_kind(self, annotation: cst.BaseExpression) -> Kind | None:
+        """``Engine``, ``Optional[Engine]``, ``Engine | None`` and ``"Engine"`` all mean an engine."""
+        if isinstance(annotation, cst.BinaryOperation):
+            return self.annotation_kind(annotation.left) or self.annotation_kind(annotation.right)
+        if isinstance(annotation, cst.Subscript):
+            for element in annotation.slice:
+                if isinstance(element.slice, cst.Index):
+                    kind = self.annotation_kind(element.slice.value)
+                    if kind is not None:
+                        return kind
+            return None
+        if isinstance(annotation, cst.SimpleString):
+            text = annotation.evaluated_value
+            if isinstance(text, str):
+                try:
+                    return self.annotation_kind(cst.parse_expression(text))
+                except cst.ParserSyntaxError:
+                    return None
+            return None
+        qualified = self.qualified_name(annotation)
+        return annotation_kind(qualified) if qualified else None
+
+    def _attribute_kind(self, attribute: cst.Attribute) -> Kind | None:
+        owner = self.class_for_receiver(attribute.value, attribute)
+        if owner is not None:
+            for value in self.class_attributes.get(owner, {}).get(attribute.attr.value, ()):
+                kind = self.kind_of(value)
+                if kind is not None:
+                    return kind
+        return None
+
+    def class_for_receiver(self, receiver: cst.BaseExpression, site: cst.CSTNode) -> cst.ClassDef | None:
+        """The class that ``self``/``cls``/``ClassName`` refers to at ``site``."""
+        if not isinstance(receiver, cst.Name):
+            return None
+        if receiver.value in ("self", "cls"):
+            function = self.tree.function_of(site)
+            while function is not None:
+                owner = self.tree.class_of_function(function)
+                if owner is not None:
+                    return owner
+                function = self.tree.enclosing_function.get(function)
+            return None
+        return self.classes.get(receiver.value)
+
+    def opens_session(self, expression: cst.BaseExpression) -> bool:
+        """Whether a ``with`` item yields a session it will close: ``Session()``,
+        ``Factory.begin()``, ``closing(Session())``."""
+        kind = self.kind_of(expression)
+        if kind is not None and kind.is_session:
+            return True
+        if not isinstance(expression, cst.Call):
+            return False
+        func = expression.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "begin":
+            return self.kind_of(func.value) in _SESSION_FOR_FACTORY
+        if self.qualified_name(func) in CLOSING_WRAPPERS and expression.args:
+            return self.opens_session(expression.args[0].value)
+        return False
+
+    # -- functions -----------------------------------------------------------------------
+
+    def function_called(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The function of this module that a call invokes: ``f()``, ``self.f()``, ``Cls.f()``."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            if self.qualified_name(func) is not None:
+                return None
+            return self.module_functions.get(func.value)
+        if isinstance(func, cst.Attribute):
+            owner = self.class_for_receiver(func.value, call)
+            if owner is not None:
+                return self.methods.get(owner, {}).get(func.attr.value)
+        return None
+
+    def return_kind(self, function: cst.FunctionDef) -> Kind | None:
+        """The kind a function returns, when every ``return`` of a value agrees on it."""
+        if function in self._kind_cache:
+            return self._kind_cache[function]
+        if function in self._in_progress:
+            return None
+        self._in_progress.add(function)
+        try:
+            kind = self._compute_return_kind(function)
+        finally:
+            self._in_progress.discard(function)
+        self._kind_cache[function] = kind
+        return kind
+
+    def _compute_return_kind(self, function: cst.FunctionDef) -> Kind | None:
+        if self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
+            return None
+        kind: Kind | None = None
+        for statement in self.tree.returns_in.get(function, ()):
+            if statement.value is None or _is_none(statement.value):
+                continue
+            returned = self.kind_of(statement.value)
+            if returned is None:
+                return None
+            kind = returned
+        if function.returns is not None and kind is None:
+            annotated = self.annotation_kind(function.returns.annotation)
+            if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
+                return annotated
+        return kind
+
+    def decorator_names(self, function: cst.FunctionDef) -> set[str]:
+        """Qualified (or, failing that, written) names of a function's decorators."""
+        names: set[str] = set()
+        for decorator in function.decorators:
+            expression = decorator.decorator
+            if isinstance(expression, cst.Call):
+                expression = expression.func
+            name = self.qualified_name(expression) or dotted_name(expression)
+            if name:
+                names.add(name)
+        return names
+
+    def cache_decorator(self, function: cst.FunctionDef) -> cst.Decorator | None:
+        for decorator in function.decorators:
+            expression = decorator.decorator
+            if isinstance(expression, cst.Call):
+                expression = expression.func
+            qualified = self.qualified_name(expression)
+            if qualified and is_cache_decorator(qualified):
+                return decorator
+        return None
+
+    def is_cached(self, function: FunctionNode) -> bool:
+        if not isinstance(function, cst.FunctionDef):
+            return False
+        if self.cache_decorator(function) is not None:
+            return True
+        return any(name.endswith("cached_property") for name in self.decorator_names(function))
+
+    def is_pytest_fixture(self, function: FunctionNode) -> bool:
+        if not isinstance(function, cst.FunctionDef):
+            return False
+        return any(name.endswith(".fixture") or name == "fixture" for name in self.decorator_names(function))
+
+    def is_generator(self, function: FunctionNode) -> bool:
+        return bool(self.tree.yields_in.get(function))
+
+    def function_name(self, function: FunctionNode) -> str:
+        if isinstance(function, cst.FunctionDef):
+            owner = self.tree.class_of_function(function)
+            prefix = f"{owner.name.value}." if owner is not None else ""
+            return prefix + function.name.value
+        return "<lambda>"
+
+    # -- creations -----------------------------------------------------------------------
+
+    @cached_property
+    def creations(self) -> list[Creation]:
+        """Every call that creates an owned resource, in source order."""
+        found: list[Creation] = []
+        for call in self.tree.calls:
+            kind = self.kind_of(call)
+            if kind not in OWNED_KINDS:
+                continue
+            helper = self.function_called(call)
+            found.append(
+                Creation(
+                    call=call,
+                    kind=kind,
+                    function=self.tree.enclosing_function.get(call),
+                    source=_call_label(call),
+                    via_helper=self.function_name(helper) if helper is not None else None,
+                )
+            )
+        return found
+
+    # -- application structure -----------------------------------------------------------
+
+    @cached_property
+    def request_handlers(self) -> set[FunctionNode]:
+        """Route handlers (``@app.get``, ``@bp.route``...) and FastAPI dependencies."""
+        handlers: set[FunctionNode] = set()
+        for function in self.tree.function_defs:
+            for decorator in function.decorators:
+                expression = decorator.decorator
+                if isinstance(expression, cst.Call):
+                    expression = expression.func
+                if (
+                    isinstance(expression, cst.Attribute)
+                    and expression.attr.value in ROUTE_DECORATOR_METHODS
+                    and self.qualified_name(expression) is None
+                ):
+                    handlers.add(function)
+        for call in self.tree.calls:
+            qualified = self.qualified_name(call.func) or ""
+            if last_segment(qualified) in ("Depends", "Security") and call.args:
+                target = self._function_for_reference(call.args[0].value)
+                if target is not None:
+                    handlers.add(target)
+        return handlers
+
+    @cached_property
+    def hooks(self) -> _Hooks:
+        """Lifespans, startup and shutdown hooks of FastAPI/Starlette/aiohttp/Quart apps."""
+        hooks = _Hooks()
+        for function in self.tree.function_defs:
+            for decorator in function.decorators:
+                expression = decorator.decorator
+                event = None
+                if isinstance(expression, cst.Call) and isinstance(expression.func, cst.Attribute):
+                    if expression.func.attr.value == "on_event" and expression.args:
+                        event = _string_value(expression.args[0].value)
+                elif isinstance(expression, cst.Attribute):
+                    event = {"before_serving": "startup", "after_serving": "shutdown"}.get(
+                        expression.attr.value
+                    )
+                if event == "startup":
+                    hooks.startup.add(function)
+                elif event == "shutdown":
+                    hooks.shutdown.add(function)
+        for call in self.tree.calls:
+            self._hooks_from_call(call, hooks)
+        for function in self.tree.function_defs:
+            for assignment in self.tree.assignments_in.get(function, ()):
+                self._hooks_from_assignment(assignment, hooks)
+        for assignment in self.tree.module_assignments:
+            self._hooks_from_assignment(assignment, hooks)
+        return hooks
+
+    def _hooks_from_call(self, call: cst.Call, hooks: _Hooks) -> None:
+        for arg in call.args:
+            if arg.keyword is None:
+                continue
+            keyword = arg.keyword.value
+            if keyword in ("lifespan", "lifespan_context"):
+                target = self._function_for_reference(arg.value)
+                if target is not None:
+                    hooks.lifespans.add(target)
+            elif keyword in ("on_startup", "on_shutdown") and isinstance(arg.value, (cst.List, cst.Tuple)):
+                bucket = hooks.startup if keyword == "on_startup" else hooks.shutdown
+                for element in arg.value.elements:
+                    target = self._function_for_reference(element.value)
+                    if target is not None:
+                        bucket.add(target)
+        func = call.func
+        if not isinstance(func, cst.Attribute) or not call.args:
+            return
+        if func.attr.value == "add_event_handler" and len(call.args) >= 2:
+            event = _string_value(call.args[0].value)
+            target = self._function_for_reference(call.args[1].value)
+            if target is not None and event in ("startup", "shutdown"):
+                (hooks.startup if event == "startup" else hooks.shutdown).add(target)
+        elif func.attr.value in ("append", "insert") and isinstance(func.value, cst.Attribute):
+            registry = func.value.attr.value
+            target = self._function_for_reference(call.args[-1].value)
+            if target is None:
+                return
+            if registry == "on_startup":
+                hooks.startup.add(target)
+            elif registry in ("on_shutdown", "on_cleanup"):
+                hooks.shutdown.add(target)
+            elif registry == "cleanup_ctx":
+                hooks.lifespans.add(target)
+
+    def _hooks_from_assignment(self, assignment: cst.CSTNode, hooks: _Hooks) -> None:
+        if not isinstance(assignment, (cst.Assign, cst.AnnAssign)):
+            return
+        for target, value in assigned_targets(assignment):
+            written = dotted_name(target) or ""
+            if last_segment(written) == "lifespan_context":
+                function = self._function_for_reference(value)
+                if function is not None:
+                    hooks.lifespans.add(function)
+
+    def _function_for_reference(self, node: cst.BaseExpression) -> cst.FunctionDef | None:
+        if isinstance(node, cst.Name):
+            return self.module_functions.get(node.value)
+        if isinstance(node, cst.Attribute):
+            owner = self.class_for_receiver(node.value, node)
+            if owner is not None:
+                return self.methods.get(owner, {}).get(node.attr.value)
+        return None
+
+    def is_startup_code(self, function: FunctionNode) -> bool:
+        hooks = self.hooks
+        return function in hooks.lifespans or function in hooks.startup
+
+    def is_once_per_process(self, function: FunctionNode) -> bool:
+        """Entry points and hooks that run once: ``main()``, lifespans, cached functions."""
+        if self.is_startup_code(function) or self.is_cached(function):
+            return True
+        return isinstance(function, cst.FunctionDef) and function.name.value in _MAIN_FUNCTION_NAMES
+
+    def per_call_reason(self, function: FunctionNode, _seen: frozenset[FunctionNode] = frozenset()) -> str | None:
+        """Why ``function`` runs once per request or iteration, or None if it may run once.
+
+        A request handler runs per request; a function called from a loop, or from
+        another per-call function, runs per call. Module level, ``main()``, lifespans and
+        cached functions run once.
+        """
+        if self.is_once_per_process(function):
+            return None
+        if function in self.request_handlers:
+            return f"request handler `{self.function_name(function)}`"
+        if function in _seen or not isinstance(function, cst.FunctionDef):
+            return None
+        for site in self.call_sites.get(function, ()):
+            caller = self.tree.enclosing_function.get(site)
+            if caller is None or self.is_once_per_process(caller):
+                continue
+            if self.tree.in_loop(site, caller):
+                return f"a loop in `{self.function_name(caller)}`"
+            reason = self.per_call_reason(caller, _seen | {function})
+            if reason is not None:
+                return reason
+        return None
+
+    @cached_property
+    def call_sites(self) -> dict[cst.FunctionDef, list[cst.Call]]:
+        sites: dict[cst.FunctionDef, list[cst.Call]] = defaultdict(list)
+        for call in self.tree.calls:
+            function = self.function_called(call)
+            if function is not None:
+                sites[function].append(call)
+        return sites
+
+    def closing_receivers(self, methods: frozenset[str]) -> list[tuple[str, cst.Call]]:
+        """``(receiver text, call)`` for every ``x.close()``-like call in the module."""
+        found = []
+        for method in methods:
+            for receiver, attribute in self.attribute_references(method):
+                call = self.tree.parent.get(attribute)
+                if isinstance(call, cst.Call) and call.func is attribute:
+                    found.append((receiver, call))
+        return found
+
+    def attribute_references(self, attribute: str) -> list[tuple[str, cst.Attribute]]:
+        """``(receiver text, node)`` for every ``<receiver>.<attribute>``, called or not."""
+        found = []
+        for node in self.tree.attributes_named.get(attribute, ()):
+            receiver = dotted_name(node.value)
+            if receiver is not None:
+                found.append((receiver, node))
+        return found
+
+
+# -- helpers over syntax ---------------------------------------------------------------
+
+
+def all_params(params: cst.Parameters) -> list[cst.Param]:
+    result = [*params.posonly_params, *params.params, *params.kwonly_params]
+    if isinstance(params.star_arg, cst.Param):
+        result.append(params.star_arg)
+    if params.star_kwarg is not None:
+        result.append(params.star_kwarg)
+    return result
+
+
+def assigned_targets(
+    assignment: cst.Assign | cst.AnnAssign | cst.NamedExpr,
+) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
+    if isinstance(assignment, cst.Assign):
+        return [(target.target, assignment.value) for target in assignment.targets]
+    if assignment.value is None:
+        return []
+    return [(assignment.target, assignment.value)]
+
+
+def assigned_names(
+    assignment: cst.Assign | cst.AnnAssign | cst.NamedExpr,
+) -> list[tuple[str, cst.BaseExpression]]:
+    return [
+        (target.value, value)
+        for target, value in assigned_targets(assignment)
+        if isinstance(target, cst.Name)
+    ]
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _string_value(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _call_label(call: cst.Call) -> str:
+    """``SessionLocal()`` or ``Session(engine)``; long argument lists shorten to ``(...)``."""
+    written = dotted_name(call.func)
+    if not written:
+        return "a call"
+    arguments = cst.Module(body=[]).code_for_node(call)[len(cst.Module(body=[]).code_for_node(call.func)) :]
+    if len(arguments) <= 30 and "\n" not in arguments:
+        return written + arguments.strip()
+    return f"{written}(...)"
+
