@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..diagnostics import Applicability
+from .base import Finding, Rule, RuleContext, leak_message
+
+
+class ConnectionNotClosed(Rule):
+    """
+    ## What it does
+    Finds `engine.connect()`, `engine.begin()` and `engine.raw_connection()` (and the
+    `AsyncEngine` versions) called outside `with` / `async with`, where the connection is
+    not closed on every path. The engine is recognised by what it is: a name bound to
+    `create_engine(...)` / `create_async_engine(...)`, or annotated `Engine` / `AsyncEngine`.
+
+    ## Why is this bad?
+    A connection is checked out of the engine's pool until it is closed. One that leaks on
+    an exception path is never returned; after `pool_size + max_overflow` of them every
+    request waits `pool_timeout` seconds and fails with `QueuePool limit ... reached`. A
+    connection left inside `begin()` holds its transaction open (`idle in transaction`).
+    See "Working with Engines and Connections"
+    (https://docs.sqlalchemy.org/en/20/core/connections.html).
+
+    ## When to ignore it
+    When the connection is handed to an object that closes it in a way the analysis cannot
+    see. Say so next to a `# noqa: SQA503`.
+
+    ## Fix safety
+    Safe where the connection is a local whose uses all follow it in the same block: it is
+    rewritten to `with engine.connect() as conn:`.
+    """
+
+    CODE = "SQA503"
+    NAME = "connection-not-closed"
+    SUMMARY = "A connection from engine.connect()/begin()/raw_connection() is not closed on every path."
+    FIX = Applicability.SAFE
+    EXAMPLE_FIRES = """\
+from sqlalchemy import create_engine, text
+
+engine = create_engine("sqlite://")
+
+def ping():
+    conn = engine.connect()
+    conn.execute(text("select 1"))
+    conn.close()
+"""
+    EXAMPLE_SILENT = """\
+from sqlalchemy import create_engine, text
+
+engine = create_engine("sqlite://")
+
+def ping():
+    with engine.connect() as conn:
+        conn.execute(text("select 1"))
+"""
+
+    def check(self, context: RuleContext) -> Iterator[Finding]:
+        for creation in context.model.creations:
+            if not creation.kind.is_connection:
+                continue
+            ownership = context.ownership_of(creation)
+            if ownership.leaks:
+                noun = "AsyncConnection" if creation.kind.is_async else "Connection"
+                yield Finding(creation.call, leak_message(context, creation, ownership, noun))

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..semantic import Creation, Outcome
+from .base import Finding, Rule, RuleContext
+
+# Where the engine ends up when a function makes it once and keeps it.
+_KEPT_FOR_THE_PROCESS = frozenset({Outcome.STORED_GLOBALLY, Outcome.STORED_IN_CONTAINER})
+_KEPT_ON_AN_OBJECT = frozenset(
+    {
+        Outcome.STORED_ON_INSTANCE,
+        Outcome.STORED_AND_CLOSED,
+        Outcome.SELF_NEVER_CLOSED,
+        Outcome.ATTRIBUTE_NEVER_CLOSED,
+    }
+)
+
+
+class EnginePerCall(Rule):
+    """
+    ## What it does
+    Finds `create_engine`, `create_async_engine`, `engine_from_config` and
+    `async_engine_from_config` running on every call of a function (a request handler, a
+    loop body, a factory that per-request code calls, or a function that builds an engine,
+    uses it and drops it) rather than once per process.
+
+    ## Why is this bad?
+    An engine *is* a connection pool. A new engine per call opens new connections per
+    call and never reuses them; dropped engines keep their pooled connections until
+    garbage collection, so PostgreSQL fills with `idle` backends until it refuses new
+    ones (`remaining connection slots are reserved`). See "Engine Disposal"
+    (https://docs.sqlalchemy.org/en/20/core/connections.html#engine-disposal): "the Engine
+    is intended to normally be a permanent fixture established up-front and maintained
+    throughout the lifespan of an application".
+
+    ## When to ignore it
+    One-shot scripts that create an engine per run and dispose it. Those stay silent when
+    the engine is disposed or the function is `main()`; elsewhere, `# noqa: SQA501`.
+
+    ## Fix safety
+    No fix is offered: the engine must move to module level or an application lifespan.
+    """
+
+    CODE = "SQA501"
+    NAME = "engine-per-call"
+    SUMMARY = "An engine (a connection pool) is created on every call of a function instead of once per process."
+    EXAMPLE_FIRES = """\
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+
+app = FastAPI()
+
+@app.get("/health")
+def health():
+    engine = create_engine(DATABASE_URL)
+    with engine.connect() as conn:
+        conn.execute(text("select 1"))
+"""
+    EXAMPLE_SILENT = """\
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+
+app = FastAPI()
+engine = create_engine(DATABASE_URL)
+
+@app.get("/health")
+def health():
+    with engine.connect() as conn:
+        conn.execute(text("select 1"))
+"""
+
+    def check(self, context: RuleContext) -> Iterator[Finding]:
+        model = context.model
+        for creation in model.creations:
+            if not creation.kind.is_engine or creation.function is None or creation.via_helper:
+                continue
+            message = self._per_call(context, creation)
+            if message is not None:
+                yield Finding(creation.call, message)
+
+    def _per_call(self, context: RuleContext, creation: Creation) -> str | None:
+        model = context.model
+        function = creation.function
+        assert function is not None
+        if model.is_once_per_process(function):
+            return None
+        ownership = context.ownership_of(creation)
+        if ownership.outcome in _KEPT_FOR_THE_PROCESS:
+            return None
+        name = model.function_name(function)
+        made = f"`{creation.source}` creates a new engine (a connection pool)"
+        if model.tree.in_loop(creation.call, function):
+            return f"{made} on every iteration of a loop in `{name}`; create it once at module level or in the app lifespan"
+        if function in model.request_handlers:
+            return f"{made} on every call of request handler `{name}`; create it once at module level or in the app lifespan"
+        if ownership.outcome in _KEPT_ON_AN_OBJECT:
+            return None
+        reason = model.per_call_reason(function)
+        if reason is not None:
+            return f"{made} on every call of `{name}`, which runs per call from {reason}; cache it or create it once"
+        if ownership.outcome.leaks and self._not_only_called_once(context, creation):
+            return f"{made} on every call of `{name}` and drops it without `dispose()`; create it once at module level"
+        return None
+
+    @staticmethod
+    def _not_only_called_once(context: RuleContext, creation: Creation) -> bool:
+        model = context.model
+        function = creation.function
+        if function is None or not hasattr(function, "name"):
+            return True
+        sites = model.call_sites.get(function, [])  # type: ignore[call-overload]
+        return not sites or any(
+            (caller := model.tree.enclosing_function.get(site)) is not None and not model.is_once_per_process(caller)
+            for site in sites
+        )

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..diagnostics import Applicability
+from ..semantic import Creation, Kind, Outcome
+from ..semantic.names import last_segment
+from ..semantic.symbols import closers_for
+from .base import Finding, Rule, RuleContext
+
+_GIVEN_BACK = frozenset(
+    {
+        Outcome.CONTEXT_MANAGED,
+        Outcome.CLOSED,
+        Outcome.STORED_AND_CLOSED,
+        Outcome.RETURNED,
+        # A dispose after the lifespan's yield runs at shutdown, with or without `finally`.
+        Outcome.SUCCESS_PATH_ONLY,
+        Outcome.SOME_PATHS,
+        Outcome.USED_OUTSIDE_TRY,
+        Outcome.YIELDED_SUCCESS_PATH,
+    }
+)
+
+
+class LifespanResourceNotClosed(Rule):
+    """
+    ## What it does
+    Finds an engine or pool created in an application lifespan or startup hook and not
+    disposed or closed at shutdown. Engines come from `create_engine` /
+    `create_async_engine`; pools from psycopg_pool `ConnectionPool` /
+    `AsyncConnectionPool`, `asyncpg.create_pool` and aiopg. Lifespans are FastAPI /
+    Starlette `lifespan=`, `on_event("startup")`, aiohttp `on_startup` and `cleanup_ctx`.
+
+    ## Why is this bad?
+    At shutdown (and at every reload under `uvicorn --reload`, every worker recycle under
+    gunicorn `max_requests`) the pool's connections are dropped without a goodbye.
+    PostgreSQL keeps their backends until TCP keepalive notices, so each restart leaves a
+    batch of `idle` connections behind; asyncpg and psycopg_pool warn about pools
+    destroyed while open, and an `AsyncEngine` garbage-collected after its loop closes
+    raises `RuntimeError: Event loop is closed`. See "Using asyncio ... with Engine
+    Disposal" (https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html).
+
+    ## When to ignore it
+    When another module disposes the resource at shutdown. (This release looks within the
+    file.)
+
+    ## Fix safety
+    Safe: the lifespan's `yield` is wrapped in `try:` / `finally:` that awaits
+    `dispose()` (engines) or `close()` (pools).
+    """
+
+    CODE = "SQA502"
+    NAME = "lifespan-resource-not-closed"
+    SUMMARY = "An engine or pool created in an app lifespan/startup hook is not disposed at shutdown."
+    FIX = Applicability.SAFE
+    EXAMPLE_FIRES = """\
+from contextlib import asynccontextmanager
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
+
+@asynccontextmanager
+async def lifespan(app):
+    app.state.engine = create_async_engine(DATABASE_URL)
+    yield
+
+app = FastAPI(lifespan=lifespan)
+"""
+    EXAMPLE_SILENT = """\
+from contextlib import asynccontextmanager
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
+
+@asynccontextmanager
+async def lifespan(app):
+    app.state.engine = create_async_engine(DATABASE_URL)
+    try:
+        yield
+    finally:
+        await app.state.engine.dispose()
+
+app = FastAPI(lifespan=lifespan)
+"""
+
+    def check(self, context: RuleContext) -> Iterator[Finding]:
+        model = context.model
+        for creation in model.creations:
+            if not (creation.kind.is_engine or creation.kind is Kind.POOL) or creation.via_helper:
+                continue
+            function = creation.function
+            if function is None or not model.is_startup_code(function):
+                continue
+            if self._given_back(context, creation):
+                continue
+            ownership = context.ownership_of(creation)
+            holder = ownership.holder or creation.source
+            noun = "Engine" if creation.kind.is_engine else "Pool"
+            action = "await {}.dispose()" if creation.kind.is_engine else "await {}.close()"
+            hook = "lifespan" if function in model.hooks.lifespans else "startup hook"
+            yield Finding(
+                creation.call,
+                f"{noun} `{holder}` created in {hook} `{model.function_name(function)}` is never "
+                f"disposed at shutdown; `{action.format(holder)}` in a `finally` around the `yield` "
+                "or in a shutdown hook",
+            )
+
+    @staticmethod
+    def _given_back(context: RuleContext, creation: Creation) -> bool:
+        ownership = context.ownership_of(creation)
+        if ownership.outcome in _GIVEN_BACK or ownership.closes:
+            return True
+        if ownership.outcome in (Outcome.STORED_GLOBALLY, Outcome.STORED_IN_CONTAINER) and ownership.holder:
+            wanted = last_segment(ownership.holder)
+            return any(
+                last_segment(receiver) == wanted
+                for receiver, _ in context.model.closing_receivers(closers_for(creation.kind))
+            )
+        return False

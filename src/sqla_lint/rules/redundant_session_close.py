@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from ..diagnostics import Applicability
+from ..semantic.names import dotted_name
+from .base import Finding, Rule, RuleContext
+
+
+class RedundantSessionClose(Rule):
+    """
+    ## What it does
+    Finds `session.close()` / `await session.close()` as the last thing executed in the
+    `with` / `async with` block that opened that session, including the
+    `try: yield s` / `finally: await s.close()` shape inside `async with`.
+
+    ## Why is this bad?
+    The block's exit already closes the session, so the explicit call is noise that
+    suggests the `with` does not. Worse, it teaches readers that the `with` is not enough,
+    and the `try`/`finally` copy of it is often pasted into code that has no `with`. See
+    "Opening and Closing a Session"
+    (https://docs.sqlalchemy.org/en/20/orm/session_basics.html#opening-and-closing-a-session).
+
+    ## When to ignore it
+    Never needed for correctness; ignore it only if a custom session class does extra
+    work in `close()` that its `__exit__` skips.
+
+    ## Fix safety
+    Safe: the call is deleted, and a `try` left with an empty `finally` and no `except` is
+    unwrapped.
+    """
+
+    CODE = "SQA404"
+    NAME = "redundant-session-close"
+    SUMMARY = "session.close() is the last statement of the with block that already closes it."
+    FIX = Applicability.SAFE
+    EXAMPLE_FIRES = """\
+from sqlalchemy.orm import Session
+
+def save(user):
+    with Session(engine) as session:
+        session.add(user)
+        session.commit()
+        session.close()
+"""
+    EXAMPLE_SILENT = """\
+from sqlalchemy.orm import Session
+
+def save(user):
+    with Session(engine) as session:
+        session.add(user)
+        session.commit()
+"""
+
+    def check(self, context: RuleContext) -> Iterator[Finding]:
+        model = context.model
+        for statement in model.tree.withs:
+            for name in _sessions_owned_by(context, statement):
+                close = _trailing_close(statement.body, name)
+                if close is not None:
+                    opener = "async with" if statement.asynchronous else "with"
+                    yield Finding(
+                        close,
+                        f"`{name}.close()` is redundant: the `{opener}` block that opened `{name}` "
+                        "already closes it on exit",
+                    )
+
+
+def _sessions_owned_by(context: RuleContext, statement: cst.With) -> Iterator[str]:
+    """Sessions this ``with`` opens, except those it also runs a transaction on: there,
+    ``close()`` rolls the transaction back before the block would commit it."""
+    model = context.model
+    begun = {
+        dotted_name(item.item.func.value)
+        for item in statement.items
+        if isinstance(item.item, cst.Call)
+        and isinstance(item.item.func, cst.Attribute)
+        and item.item.func.attr.value == "begin"
+    }
+    for item in statement.items:
+        if item.asname is None or not isinstance(item.asname.name, cst.Name):
+            continue
+        name = item.asname.name.value
+        if _is_factory_begin(item.item) or name in begun:
+            continue
+        if model.opens_session(item.item):
+            yield name
+
+
+def _is_factory_begin(expression: cst.BaseExpression) -> bool:
+    return (
+        isinstance(expression, cst.Call)
+        and isinstance(expression.func, cst.Attribute)
+        and expression.func.attr.value == "begin"
+    )
+
+
+def _trailing_close(body: cst.BaseSuite, name: str) -> cst.BaseExpression | None:
+    """The close of ``name`` that is the last statement run in ``body``, if any."""
+    if not body.body:
+        return None
+    last = body.body[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return _close_expression(last.body[-1], name)
+    if isinstance(body, cst.SimpleStatementSuite):
+        return _close_expression(last, name) if isinstance(last, cst.BaseSmallStatement) else None
+    if isinstance(last, cst.Try) and last.finalbody is not None:
+        return _trailing_close(last.finalbody.body, name)
+    return None
+
+
+def _close_expression(statement: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    if not isinstance(statement, cst.Expr):
+        return None
+    expression = statement.value
+    call = expression.expression if isinstance(expression, cst.Await) else expression
+    if (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "close"
+        and dotted_name(call.func.value) == name
+        and not call.args
+    ):
+        return expression
+    return None

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from ..semantic import Kind
+from ..semantic.names import dotted_name, last_segment
+from .base import Finding, Rule, RuleContext
+
+
+class ScopedSessionNotRemoved(Rule):
+    """
+    ## What it does
+    Finds a `scoped_session` or `async_scoped_session` registry that is never `.remove()`d.
+
+    ## Why is this bad?
+    A scoped session lives in a thread-local (or task-local) registry until `remove()` is
+    called. Web frameworks reuse threads, so without `remove()` at the end of each request
+    the next request on that thread inherits the previous one's session, its stale
+    objects and, after an error, its failed transaction; the connection it holds is never
+    returned to the pool. See "Contextual/Thread-local Sessions"
+    (https://docs.sqlalchemy.org/en/20/orm/contextual.html).
+
+    ## When to ignore it
+    When `remove()` is called in another module. (This release looks within the file.)
+
+    ## Fix safety
+    No fix is offered: where the request ends depends on the framework.
+    """
+
+    CODE = "SQA403"
+    NAME = "scoped-session-not-removed"
+    SUMMARY = "A scoped_session registry is created and nothing ever calls .remove() on it."
+    EXAMPLE_FIRES = """\
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+db_session = scoped_session(sessionmaker(bind=engine))
+"""
+    EXAMPLE_SILENT = """\
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+db_session = scoped_session(sessionmaker(bind=engine))
+
+@app.teardown_appcontext
+def shutdown_session(exception=None):
+    db_session.remove()
+"""
+
+    def check(self, context: RuleContext) -> Iterator[Finding]:
+        model = context.model
+        removed = {last_segment(receiver) for receiver, _ in model.attribute_references("remove")}
+        for creation in model.creations:
+            if creation.kind is not Kind.SCOPED_REGISTRY:
+                continue
+            holder = _assigned_to(model.tree.parent.get(creation.call), creation.call)
+            if holder is None or last_segment(holder) in removed:
+                continue
+            yield Finding(
+                creation.call,
+                f"scoped_session registry `{holder}` is never `.remove()`d; call `{holder}.remove()` "
+                "when each request or task ends (teardown hook or middleware `finally`)",
+            )
+
+
+def _assigned_to(parent: cst.CSTNode | None, value: cst.CSTNode) -> str | None:
+    if isinstance(parent, cst.Assign) and parent.value is value:
+        return dotted_name(parent.targets[0].target)
+    if isinstance(parent, cst.AnnAssign) and parent.value is value:
+        return dotted_name(parent.target)
+    return None
