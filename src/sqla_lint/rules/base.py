@@ -74,7 +74,7 @@ _LEAK_PHRASES: dict[Outcome, str] = {
 def leak_message(context: RuleContext, creation: Creation, ownership: Ownership, noun: str) -> str:
     """The message for a leaked session or connection, naming what holds it."""
     holder = ownership.holder
-    variable = holder if holder and "." not in holder else noun.lower().replace(" ", "_")
+    variable = holder if holder and "." not in holder else ("conn" if creation.kind.is_connection else "session")
     if creation.via_helper:
         subject = f"{noun} returned by `{creation.via_helper}()`"
         if holder and "." not in holder:

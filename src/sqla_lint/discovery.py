@@ -1,0 +1,122 @@
+"""Which files a run lints: directories are walked, ignored and excluded paths are skipped.
+
+Inside a git work tree, ``git ls-files`` answers what ``.gitignore`` ignores exactly as git
+does (nested ignore files, negations, global excludes), which no re-implementation matches.
+Outside one, a plain walk skips the usual tool and virtualenv folders.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".env",
+    "env",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "__pycache__",
+    "node_modules",
+    "site-packages",
+    "build",
+    "dist",
+    "_build",
+    "buck-out",
+    ".eggs",
+)
+
+
+class PathError(Exception):
+    """A path given on the command line that does not exist."""
+
+
+@dataclass(frozen=True)
+class Discovered:
+    path: Path
+    explicit: bool  # named on the command line rather than found by walking
+
+
+def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
+    """Whether any component of ``path``, or the path itself, matches an exclude pattern."""
+    posix = path.as_posix()
+    for pattern in patterns:
+        if any(fnmatch.fnmatch(part, pattern) for part in path.parts):
+            return True
+        if fnmatch.fnmatch(posix, pattern) or fnmatch.fnmatch(posix, f"*/{pattern}") or fnmatch.fnmatch(posix, f"*/{pattern}/*"):
+            return True
+    return False
+
+
+def discover(paths: Iterable[str], excludes: tuple[str, ...], force_exclude: bool) -> Iterator[Discovered]:
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists() and not path.is_symlink():
+            raise PathError(f"{raw}: No such file or directory")
+        if path.is_dir():
+            for found in _walk(path, excludes):
+                if found not in seen:
+                    seen.add(found)
+                    yield Discovered(found, explicit=False)
+        else:
+            if force_exclude and is_excluded(path, excludes):
+                continue
+            if path not in seen:
+                seen.add(path)
+                yield Discovered(path, explicit=True)
+
+
+def _walk(root: Path, excludes: tuple[str, ...]) -> Iterator[Path]:
+    tracked = _git_files(root)
+    if tracked is not None:
+        for path in sorted(tracked):
+            relative = path.relative_to(root) if path.is_relative_to(root) else path
+            if not is_excluded(relative, excludes):
+                yield path
+        return
+    for directory, subdirectories, files in os.walk(root):
+        current = Path(directory)
+        subdirectories[:] = sorted(
+            name
+            for name in subdirectories
+            if not is_excluded(Path(name), excludes) and not (current / name / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            if name.endswith(".py"):
+                candidate = current / name
+                if not is_excluded(candidate.relative_to(root), excludes):
+                    yield candidate
+
+
+def _git_files(root: Path) -> list[Path] | None:
+    """``.py`` files git tracks or would track (not ignored) under ``root``; None outside git."""
+    try:
+        completed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if completed.returncode != 0:
+        return None
+    files = []
+    for entry in completed.stdout.split(b"\0"):
+        if entry.endswith(b".py"):
+            path = root / os.fsdecode(entry)
+            if path.is_file():
+                files.append(path)
+    return files
