@@ -90,7 +90,7 @@ def health():
             return None
         name = model.function_name(function)
         made = f"`{creation.source}` creates a new engine (a connection pool)"
-        if model.tree.in_loop(creation.call, function):
+        if model.runs_per_iteration(creation.call, function):
             return f"{made} on every iteration of a loop in `{name}`; create it once at module level or in the app lifespan"
         if function in model.request_handlers:
             return f"{made} on every call of request handler `{name}`; create it once at module level or in the app lifespan"

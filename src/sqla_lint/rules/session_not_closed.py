@@ -57,7 +57,7 @@ def count_users():
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         for creation in context.model.creations:
-            if not creation.kind.is_session:
+            if not creation.kind.is_session or context.model.borrows_connection(creation.call):
                 continue
             ownership = context.ownership_of(creation)
             if ownership.leaks:

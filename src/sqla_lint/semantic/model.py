@@ -239,7 +239,45 @@ class ModuleModel:
                 if item.asname is not None and isinstance(item.asname.name, cst.Name) and item.asname.name.value == name:
                     if self.opens_session(item.item):
                         return Kind.ASYNC_SESSION if statement.asynchronous else Kind.SESSION
+                    if (kind := self.kind_of(item.item)) is not None and kind.is_connection:
+                        return Kind.BORROWED_CONNECTION
         return None
+
+    def borrows_connection(self, session_call: cst.Call) -> bool:
+        """Whether a new session is bound to a connection it does not own.
+
+        ``Session(bind=op.get_bind())`` in an alembic migration, or a session bound to a
+        ``with engine.connect() as conn`` connection, checks nothing out of a pool: the
+        connection's owner gives it back, so leaving such a session unclosed leaks nothing.
+        """
+        bind = _bind_argument(session_call)
+        if bind is None:
+            factory = session_call.func
+            for value in self._binding_values(factory):
+                if isinstance(value, cst.Call) and (factory_bind := _bind_argument(value)) is not None:
+                    return self._is_connection(factory_bind)
+            return False
+        return self._is_connection(bind)
+
+    def _is_connection(self, node: cst.BaseExpression) -> bool:
+        kind = self.kind_of(node)
+        return kind is not None and (kind.is_connection or kind is Kind.BORROWED_CONNECTION)
+
+    def _binding_values(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
+        if isinstance(node, cst.Name):
+            function = self.tree.function_of(node)
+            values = [
+                value
+                for assignment in self.tree.assignments_in.get(function, ())
+                for assigned, value in assigned_names(assignment)
+                if assigned == node.value
+            ]
+            return values or list(self.module_bindings.get(node.value, ()))
+        if isinstance(node, cst.Attribute):
+            owner = self.class_for_receiver(node.value, node)
+            if owner is not None:
+                return list(self.class_attributes.get(owner, {}).get(node.attr.value, ()))
+        return []
 
     def annotation_kind(self, annotation: cst.BaseExpression) -> Kind | None:
         """``Engine``, ``Optional[Engine]``, ``Engine | None`` and ``"Engine"`` all mean an engine."""
@@ -547,12 +585,30 @@ class ModuleModel:
             caller = self.tree.enclosing_function.get(site)
             if caller is None or self.is_once_per_process(caller):
                 continue
-            if self.tree.in_loop(site, caller):
+            if self.runs_per_iteration(site, caller):
                 return f"a loop in `{self.function_name(caller)}`"
             reason = self.per_call_reason(caller, _seen | {function})
             if reason is not None:
                 return reason
         return None
+
+    def runs_per_iteration(self, node: cst.CSTNode, function: FunctionNode) -> bool:
+        """Whether ``node`` runs on every iteration of a loop in ``function``.
+
+        A retry loop (``while True: engine = make(); ...; return engine``) leaves on the
+        first success, so what it makes is made once, not per iteration.
+        """
+        if not self.tree.in_loop(node, function):
+            return False
+        loop = next((a for a in self.tree.ancestors(node) if isinstance(a, (cst.For, cst.While))), None)
+        statement = self.tree.statement_of(node)
+        if loop is None or not isinstance(statement, (cst.Assign, cst.AnnAssign)):
+            return True
+        names = {name for name, _ in assigned_names(statement)}
+        return not any(
+            isinstance(returned.value, cst.Name) and returned.value.value in names and self.tree.contains(loop, returned)
+            for returned in self.tree.returns_in.get(function, ())
+        )
 
     @cached_property
     def call_sites(self) -> dict[cst.FunctionDef, list[cst.Call]]:
@@ -613,6 +669,16 @@ def assigned_names(
         for target, value in assigned_targets(assignment)
         if isinstance(target, cst.Name)
     ]
+
+
+def _bind_argument(call: cst.Call) -> cst.BaseExpression | None:
+    """The ``bind`` of ``Session(bind=...)`` / ``sessionmaker(bind=...)``, or its first positional."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "bind":
+            return arg.value
+    if call.args and call.args[0].keyword is None and not call.args[0].star:
+        return call.args[0].value
+    return None
 
 
 def _is_none(node: cst.BaseExpression) -> bool:

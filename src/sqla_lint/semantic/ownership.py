@@ -131,6 +131,8 @@ class OwnershipAnalysis:
         if isinstance(parent, cst.WithItem) and parent.item is node:
             return Ownership(Outcome.CONTEXT_MANAGED)
         if isinstance(parent, cst.Attribute) and parent.value is node:
+            if parent.attr.value in closers:  # `engine.connect().close()`: given back at once
+                return Ownership(Outcome.CLOSED)
             return Ownership(Outcome.ANONYMOUS)
         if isinstance(parent, cst.Expr):
             return Ownership(Outcome.ANONYMOUS)

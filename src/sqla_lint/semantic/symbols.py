@@ -24,6 +24,8 @@ class Kind(enum.Enum):
     POOL = "pool"
     CONNECTION = "connection"
     ASYNC_CONNECTION = "async connection"
+    # A connection someone else owns and closes: alembic's, a `with` target, a parameter.
+    BORROWED_CONNECTION = "borrowed connection"
 
     @property
     def is_session(self) -> bool:
@@ -77,6 +79,9 @@ _EXACT_CALL_RESULTS: dict[str, Kind] = {
     "aiopg.sa.engine.create_engine": Kind.POOL,
 }
 
+# Calls that lend out a connection owned by someone else (closing it is not the caller's job).
+_BORROWED_CONNECTION_CALLS = frozenset({("alembic", "get_bind")})
+
 # Annotations that make a parameter or attribute a known kind.
 _ANNOTATION_KINDS: dict[tuple[str, str], Kind] = {
     ("sqlalchemy", "Engine"): Kind.ENGINE,
@@ -88,6 +93,8 @@ _ANNOTATION_KINDS: dict[tuple[str, str], Kind] = {
     ("sqlmodel", "AsyncSession"): Kind.ASYNC_SESSION,
     ("sqlalchemy", "sessionmaker"): Kind.SESSION_FACTORY,
     ("sqlalchemy", "async_sessionmaker"): Kind.ASYNC_SESSION_FACTORY,
+    ("sqlalchemy", "Connection"): Kind.BORROWED_CONNECTION,
+    ("sqlalchemy", "AsyncConnection"): Kind.BORROWED_CONNECTION,
 }
 
 # Engine methods that check a connection out of the pool.
@@ -160,7 +167,10 @@ def call_result_kind(qualified_name: str) -> Kind | None:
         return exact
     if "." not in qualified_name:
         return None
-    return _CALL_RESULTS.get(_root_and_leaf(qualified_name))
+    key = _root_and_leaf(qualified_name)
+    if key in _BORROWED_CONNECTION_CALLS:
+        return Kind.BORROWED_CONNECTION
+    return _CALL_RESULTS.get(key)
 
 
 def annotation_kind(qualified_name: str) -> Kind | None:
