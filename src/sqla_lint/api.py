@@ -15,6 +15,7 @@ from pathlib import Path
 from .diagnostics import FileResult
 from .discovery import discover
 from .engine import lint_source
+from .semantic.index import ProjectIndex, build_index, find_project_root
 from .settings import Settings
 
 __all__ = ["lint_file", "lint_paths", "lint_source"]
@@ -22,18 +23,44 @@ __all__ = ["lint_file", "lint_paths", "lint_source"]
 _PARALLEL_THRESHOLD = 16
 
 
-def lint_file(path: Path, settings: Settings) -> FileResult:
+def lint_file(path: Path, settings: Settings, index: ProjectIndex | None = None) -> FileResult:
     try:
         data = path.read_bytes()
     except IsADirectoryError:
         return FileResult(str(path), error="is a directory")
     except OSError as error:
         return FileResult(str(path), error=f"cannot read file: {error.strerror or error}")
-    return lint_source(data, str(path), settings)
+    return lint_source(data, str(path), settings, index)
 
 
-def _lint_batch(paths: list[Path], settings: Settings) -> list[FileResult]:
-    return [lint_file(path, settings) for path in paths]
+# Each worker receives the project indexes once, at start-up, not with every batch.
+_worker_indexes: dict[Path, ProjectIndex] = {}
+
+
+def _init_worker(indexes: dict[Path, ProjectIndex]) -> None:
+    _worker_indexes.update(indexes)
+
+
+def _lint_batch(items: list[tuple[Path, Path | None]], settings: Settings) -> list[FileResult]:
+    return [lint_file(path, settings, _worker_indexes.get(root) if root else None) for path, root in items]
+
+
+def project_indexes(
+    files: list[Path], fallback_roots: dict[Path, Path], settings: Settings, jobs: int
+) -> tuple[dict[Path, ProjectIndex], list[Path | None]]:
+    """One index per project root; the root of each file (or None without an index)."""
+    roots: list[Path | None] = []
+    by_directory: dict[Path, Path] = {}
+    for path in files:
+        directory = path.parent
+        if directory not in by_directory:
+            by_directory[directory] = find_project_root(directory) or fallback_roots.get(path, directory).resolve()
+        roots.append(by_directory[directory] if settings.project_index else None)
+    indexes = {
+        root: build_index(root, settings.factories, settings.exclude, use_cache=settings.cache, jobs=jobs)
+        for root in dict.fromkeys(r for r in roots if r is not None)
+    }
+    return indexes, roots
 
 
 def lint_paths(
@@ -43,13 +70,17 @@ def lint_paths(
     force_exclude: bool = False,
     jobs: int | None = None,
 ) -> Iterator[FileResult]:
-    files = [found.path for found in discover(paths, settings.exclude, force_exclude)]
+    discovered = list(discover(paths, settings.exclude, force_exclude))
+    files = [found.path for found in discovered]
     workers = jobs or os.cpu_count() or 1
+    indexes, roots = project_indexes(files, {f.path: f.root for f in discovered}, settings, workers)
+    items = list(zip(files, roots))
     if workers <= 1 or len(files) < _PARALLEL_THRESHOLD:
-        yield from _lint_batch(files, settings)
+        _init_worker(indexes)
+        yield from _lint_batch(items, settings)
         return
     batch_size = max(4, min(64, len(files) // (workers * 8) or 1))
-    batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(indexes,)) as pool:
         for results in pool.map(_lint_batch, batches, [settings] * len(batches)):
             yield from results

@@ -46,6 +46,7 @@ class PathError(Exception):
 class Discovered:
     path: Path
     explicit: bool  # named on the command line rather than found by walking
+    root: Path  # the directory argument it was found under (the file's folder if named)
 
 
 def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
@@ -69,13 +70,13 @@ def discover(paths: Iterable[str], excludes: tuple[str, ...], force_exclude: boo
             for found in _walk(path, excludes):
                 if found not in seen:
                     seen.add(found)
-                    yield Discovered(found, explicit=False)
+                    yield Discovered(found, explicit=False, root=path)
         else:
             if force_exclude and is_excluded(path, excludes):
                 continue
             if path not in seen:
                 seen.add(path)
-                yield Discovered(path, explicit=True)
+                yield Discovered(path, explicit=True, root=path.parent)
 
 
 def _walk(root: Path, excludes: tuple[str, ...]) -> Iterator[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -16,7 +17,11 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .diagnostics import Diagnostic, FileResult, Location
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .semantic import ModuleModel
+from .semantic.model import module_name_for
 from .settings import SYNTAX_ERROR_CODE, Settings
+
+if TYPE_CHECKING:
+    from .semantic.index import ProjectIndex
 
 # Everything the rules know originates in one of these packages or a configured factory;
 # a file that mentions none of them cannot produce a rule finding.
@@ -30,32 +35,31 @@ def _rules_for(enabled: tuple[str, ...]) -> tuple[Rule, ...]:
     return tuple(RULES_BY_CODE[code]() for code in enabled)
 
 
-def might_have_findings(source: bytes, settings: Settings) -> bool:
-    """A conservative text check: False only when no rule can possibly fire."""
+def might_have_findings(source: bytes, settings: Settings, index: ProjectIndex | None = None) -> bool:
+    """A conservative text check: False only when no rule can possibly fire.
+
+    Every kind the rules know originates in a modelled library, a configured factory, or
+    (with a project index) a project name bound to one of those; a file that mentions
+    none of them cannot produce a rule finding.
+    """
     if any(word in source for word in _RELEVANT_WORDS):
         return True
     factories = settings.factories.session_factories | settings.factories.engine_factories
-    return any(name.rpartition(".")[2].encode() in source for name in factories)
+    if any(name.rpartition(".")[2].encode() in source for name in factories):
+        return True
+    return index is not None and any(word.encode() in source for word in index.relevant_words())
 
 
-def module_name_for(path: str) -> str:
-    """``pkg.sub.mod`` for a file inside packages (directories with ``__init__.py``)."""
-    file = Path(path)
-    parts = [] if file.stem == "__init__" else [file.stem]
-    directory = file.parent
-    try:
-        while (directory / "__init__.py").is_file() and directory != directory.parent:
-            parts.insert(0, directory.name)
-            directory = directory.parent
-    except OSError:
-        pass
-    return ".".join(parts)
+def lint_source(
+    source: bytes | str, path: str, settings: Settings, index: ProjectIndex | None = None
+) -> FileResult:
+    """Lint one file's contents. Never raises for bad input; errors become findings.
 
-
-def lint_source(source: bytes | str, path: str, settings: Settings) -> FileResult:
-    """Lint one file's contents. Never raises for bad input; errors become findings."""
+    With a project ``index``, names imported from other modules of the project resolve
+    to what those modules bind.
+    """
     data = source.encode("utf-8") if isinstance(source, str) else source
-    if settings.prefilter and not might_have_findings(data, settings):
+    if settings.prefilter and not might_have_findings(data, settings, index):
         return FileResult(path, _check_syntax_only(data, path, settings))
     try:
         module = cst.parse_module(data)
@@ -69,7 +73,7 @@ def lint_source(source: bytes | str, path: str, settings: Settings) -> FileResul
     if not codes:
         return FileResult(path)
     try:
-        model = ModuleModel(module, module_name_for(path), settings.factories)
+        model = ModuleModel(module, module_name_for(path), settings.factories, index, is_package=Path(path).name == "__init__.py")
         findings = _run_rules(model, codes)
     except RecursionError:
         return FileResult(path, _syntax_error(path, 1, 1, "file is nested too deeply to analyse", settings))

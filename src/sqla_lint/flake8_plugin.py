@@ -10,12 +10,28 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .engine import lint_source
 from .semantic import FactoryConfig
+from .semantic.index import ProjectIndex, build_index, find_project_root
 from .settings import Settings
+
+# flake8 lints file by file, in several processes; each process builds (or loads from the
+# on-disk cache) the index of a project once.
+_indexes: dict[Path, ProjectIndex] = {}
+
+
+def _index_for(filename: str, settings: Settings) -> ProjectIndex | None:
+    location = Path.cwd() if filename in ("stdin", "-") else Path(filename).parent
+    root = find_project_root(location)
+    if root is None:
+        return None
+    if root not in _indexes:
+        _indexes[root] = build_index(root, settings.factories, settings.exclude, use_cache=settings.cache)
+    return _indexes[root]
 
 
 class SqlaLintPlugin:
@@ -51,7 +67,8 @@ class SqlaLintPlugin:
         cls.settings = replace(cls.settings, factories=factories)
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:
-        result = lint_source("".join(self._lines), self._filename, self.settings)
+        index = _index_for(self._filename, self.settings) if self.settings.project_index else None
+        result = lint_source("".join(self._lines), self._filename, self.settings, index)
         for diagnostic in result.diagnostics:
             yield (
                 diagnostic.location.row,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .discovery import DEFAULT_EXCLUDES
 from .rules import RULES_BY_CODE
 from .semantic import FactoryConfig
 
@@ -40,10 +41,12 @@ def expand_selectors(selectors: list[str] | tuple[str, ...], origin: str) -> fro
 class Settings:
     enabled: frozenset[str] = frozenset(ALL_CODES)
     factories: FactoryConfig = FactoryConfig()
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDES
     per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
     respect_noqa: bool = True
     prefilter: bool = True
+    project_index: bool = True
+    cache: bool = True
     extra: tuple[tuple[str, str], ...] = field(default=())
 
     @property

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from ..semantic import Creation, Outcome
 from .base import Finding, Rule, RuleContext
 
@@ -109,6 +111,10 @@ def health():
         function = creation.function
         if function is None or not hasattr(function, "name"):
             return True
+        if model.index is not None and isinstance(function, cst.FunctionDef):
+            qualified = f"{model.module_name}.{model.function_name(function)}"
+            if model.index.callers(qualified):
+                return not model.index.called_only_once(qualified)
         sites = model.call_sites.get(function, [])  # type: ignore[call-overload]
         return not sites or any(
             (caller := model.tree.enclosing_function.get(site)) is not None and not model.is_once_per_process(caller)

@@ -23,7 +23,8 @@ class ScopedSessionNotRemoved(Rule):
     (https://docs.sqlalchemy.org/en/20/orm/contextual.html).
 
     ## When to ignore it
-    When `remove()` is called in another module. (This release looks within the file.)
+    When `remove()` runs somewhere the analysis cannot see, such as a framework extension
+    that is handed the registry. Calls in any module of the project are found.
 
     ## Fix safety
     No fix is offered: where the request ends depends on the framework.
@@ -55,6 +56,10 @@ def shutdown_session(exception=None):
                 continue
             holder = _assigned_to(model.tree.parent.get(creation.call), creation.call)
             if holder is None or last_segment(holder) in removed:
+                continue
+            if model.index is not None and model.index.is_removed(
+                model.qualified_receiver(holder, model.module_name, creation.call)
+            ):
                 continue
             yield Finding(
                 creation.call,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -25,6 +27,23 @@ from .symbols import (
     is_cache_decorator,
 )
 from .tree import FunctionNode, TreeIndex, build_index
+
+if TYPE_CHECKING:
+    from .index import ProjectIndex
+
+
+def module_name_for(path: str) -> str:
+    """``pkg.sub.mod`` for a file inside packages (directories with ``__init__.py``)."""
+    file = Path(path)
+    parts = [] if file.stem == "__init__" else [file.stem]
+    directory = file.parent
+    try:
+        while (directory / "__init__.py").is_file() and directory != directory.parent:
+            parts.insert(0, directory.name)
+            directory = directory.parent
+    except OSError:
+        pass
+    return ".".join(parts)
 
 
 @dataclass(frozen=True)
@@ -83,10 +102,14 @@ class ModuleModel:
         module: cst.Module,
         module_name: str = "",
         factories: FactoryConfig = FactoryConfig(),
+        index: ProjectIndex | None = None,
+        is_package: bool = False,
     ) -> None:
         self.module = module
+        self.module_name = module_name
+        self.index = index
         self.tree: TreeIndex = build_index(module)
-        self.imports = ImportMap(self.tree.imports, module_name)
+        self.imports = ImportMap(self.tree.imports, module_name, is_package)
         self.factories = factories
         self._kind_cache: dict[cst.CSTNode, Kind | None] = {}
         self._in_progress: set[cst.CSTNode] = set()
@@ -183,7 +206,14 @@ class ModuleModel:
             return configured
         qualified = self.qualified_name(func)
         if qualified is not None:
-            return call_result_kind(qualified)
+            kind = call_result_kind(qualified)
+            if kind is None and self.index is not None:
+                summary = self.index.function(qualified)
+                if summary is not None and summary.borrowed_param and _passes(call, summary.borrowed_param):
+                    return None
+                kind = self.index.call_kind(qualified)
+            if kind is not None:
+                return kind
         if isinstance(func, cst.Attribute) and func.attr.value in CONNECTION_METHODS:
             receiver = self.kind_of(func.value)
             if receiver in _CONNECTION_FOR_ENGINE:
@@ -194,6 +224,9 @@ class ModuleModel:
         function = self.function_called(call)
         if function is not None and not self.is_cached(function):
             # A cached helper hands every caller the same object: callers do not own it.
+            borrowed = self.borrowed_session_param(function)
+            if borrowed is not None and _passes(call, borrowed):
+                return None  # the caller passed its own session and gets it back
             return self.return_kind(function)
         return None
 
@@ -221,7 +254,13 @@ class ModuleModel:
             kind = self.kind_of(value)
             if kind is not None:
                 return kind
-        return None
+        return self._imported_kind(name)
+
+    def _imported_kind(self, node: cst.BaseExpression) -> Kind | None:
+        if self.index is None:
+            return None
+        qualified = self.qualified_name(node)
+        return self.index.symbol_kind(qualified) if qualified is not None else None
 
     def _local_binding_kind(self, function: FunctionNode, name: str) -> Kind | None:
         if isinstance(function, cst.FunctionDef):
@@ -308,7 +347,7 @@ class ModuleModel:
                 kind = self.kind_of(value)
                 if kind is not None:
                     return kind
-        return None
+        return self._imported_kind(attribute)
 
     def class_for_receiver(self, receiver: cst.BaseExpression, site: cst.CSTNode) -> cst.ClassDef | None:
         """The class that ``self``/``cls``/``ClassName`` refers to at ``site``."""
@@ -372,10 +411,8 @@ class ModuleModel:
         if self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
             return None
         kind: Kind | None = None
-        for statement in self.tree.returns_in.get(function, ()):
-            if statement.value is None or _is_none(statement.value):
-                continue
-            returned = self.kind_of(statement.value)
+        for value in self._returned_values(function):
+            returned = self.kind_of(value)
             if returned is None:
                 return None
             kind = returned
@@ -384,6 +421,122 @@ class ModuleModel:
             if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
                 return annotated
         return kind
+
+    def _returned_values(self, function: cst.FunctionDef) -> list[cst.BaseExpression]:
+        """What ``function`` can return, leaving out ``None`` and a borrowed parameter."""
+        borrowed = self.borrowed_session_param(function)
+        values = []
+        for statement in self.tree.returns_in.get(function, ()):
+            value = statement.value
+            if value is None or _is_none(value):
+                continue
+            if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or):
+                value = value.right
+            if borrowed is not None and isinstance(value, cst.Name) and value.value == borrowed[0]:
+                if self.kind_of(value) is None:
+                    continue
+            values.append(value)
+        return values
+
+    def borrowed_session_param(self, function: cst.FunctionDef) -> tuple[str, int] | None:
+        """A defaulted parameter the function hands back when given (``session=None``).
+
+        ``def get_session(session=None): return session or Session()`` makes a new session
+        only when the caller passes none; a caller passing its own gets it back.
+        """
+        params = [*function.params.posonly_params, *function.params.params, *function.params.kwonly_params]
+        returned: set[str] = set()
+        for statement in self.tree.returns_in.get(function, ()):
+            value = statement.value
+            if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or):
+                value = value.left
+            if isinstance(value, cst.Name):
+                returned.add(value.value)
+        positional = len(function.params.posonly_params) + len(function.params.params)
+        for position, param in enumerate(params):
+            if param.default is not None and param.name.value in returned:
+                index = position if position < positional else -1
+                if self.tree.class_of_function(function) is not None and index > 0:
+                    index -= 1  # callers do not pass ``self``
+                return (param.name.value, index)
+        return None
+
+    # -- summaries for the project index -------------------------------------------------
+
+    def symbolic_value(self, node: cst.BaseExpression) -> str | None:
+        """A value other modules can resolve: ``kind:ENGINE``, ``call:app.db.SessionLocal``."""
+        kind = self.kind_of(node)
+        if kind is not None:
+            return f"kind:{kind.name}"
+        if isinstance(node, cst.Await):
+            return self.symbolic_value(node.expression)
+        if isinstance(node, cst.Call):
+            func = node.func
+            qualified = self.qualified_name(func)
+            if qualified is not None:
+                return f"call:{qualified}"
+            if isinstance(func, cst.Attribute) and func.attr.value in CONNECTION_METHODS:
+                receiver = self.qualified_name(func.value)
+                if receiver is not None:
+                    return f"connect:{receiver}"
+            function = self.function_called(node)
+            if function is not None and not self.is_cached(function):
+                return self.symbolic_return(function)
+            return None
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            qualified = self.qualified_name(node)
+            if qualified is not None:
+                return f"ref:{qualified}"
+        return None
+
+    def symbolic_return(self, function: cst.FunctionDef) -> str | None:
+        if function in self._in_progress or self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
+            return None
+        self._in_progress.add(function)
+        try:
+            values = [self.symbolic_value(value) for value in self._returned_values(function)]
+        finally:
+            self._in_progress.discard(function)
+        if not values or any(value is None for value in values):
+            if function.returns is not None:
+                annotated = self.annotation_kind(function.returns.annotation)
+                if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
+                    return f"kind:{annotated.name}"
+            return None
+        return values[0]
+
+    def callee_qualified_name(self, call: cst.Call, module: str) -> str | None:
+        qualified = self.qualified_name(call.func)
+        if qualified is not None:
+            return qualified
+        function = self.function_called(call)
+        if function is not None:
+            return f"{module}.{self.function_name(function)}"
+        return None
+
+    def qualified_receiver(self, receiver: str, module: str, site: cst.CSTNode) -> str:
+        """``db_session`` -> ``app.database.db_session``; ``self.Session`` -> ``mod.Cls.Session``."""
+        head, _, rest = receiver.partition(".")
+        owner_class = self._class_body_of(site)
+        if owner_class is not None and "." not in receiver:
+            return f"{module}.{owner_class.name.value}.{receiver}"
+        if head in self.imports.bindings:
+            target = self.imports.bindings[head]
+            return f"{target}.{rest}" if rest else target
+        if head in ("self", "cls"):
+            function = self.tree.function_of(site)
+            owner = self.tree.class_of_function(function) if function is not None else None
+            if owner is not None:
+                return f"{module}.{owner.name.value}.{rest}"
+        return f"{module}.{receiver}"
+
+    def _class_body_of(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        for ancestor in self.tree.ancestors(node):
+            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
+                return None
+            if isinstance(ancestor, cst.ClassDef):
+                return ancestor
+        return None
 
     def decorator_names(self, function: cst.FunctionDef) -> set[str]:
         """Qualified (or, failing that, written) names of a function's decorators."""
@@ -439,17 +592,27 @@ class ModuleModel:
             kind = self.kind_of(call)
             if kind not in OWNED_KINDS:
                 continue
-            helper = self.function_called(call)
             found.append(
                 Creation(
                     call=call,
                     kind=kind,
                     function=self.tree.enclosing_function.get(call),
                     source=_call_label(call),
-                    via_helper=self.function_name(helper) if helper is not None else None,
+                    via_helper=self._helper_name(call),
                 )
             )
         return found
+
+    def _helper_name(self, call: cst.Call) -> str | None:
+        """The project function that made the resource, if a helper rather than a factory did."""
+        helper = self.function_called(call)
+        if helper is not None:
+            return self.function_name(helper)
+        if self.index is not None:
+            qualified = self.qualified_name(call.func)
+            if qualified is not None and self.index.function(qualified) is not None:
+                return dotted_name(call.func)
+        return None
 
     # -- application structure -----------------------------------------------------------
 
@@ -581,6 +744,8 @@ class ModuleModel:
             return f"request handler `{self.function_name(function)}`"
         if function in _seen or not isinstance(function, cst.FunctionDef):
             return None
+        if self.index is not None and self.tree.enclosing_function.get(function) is None:
+            return self.index.per_call_reason(f"{self.module_name}.{self.function_name(function)}")
         for site in self.call_sites.get(function, ()):
             caller = self.tree.enclosing_function.get(site)
             if caller is None or self.is_once_per_process(caller):
@@ -669,6 +834,23 @@ def assigned_names(
         for target, value in assigned_targets(assignment)
         if isinstance(target, cst.Name)
     ]
+
+
+def _passes(call: cst.Call, parameter: tuple[str, int]) -> bool:
+    """Whether ``call`` supplies ``parameter`` (by keyword, or positionally at its index)."""
+    name, position = parameter
+    positional = 0
+    for arg in call.args:
+        if arg.star:
+            return True  # unknown: assume it may
+        if arg.keyword is not None:
+            if arg.keyword.value == name:
+                return not _is_none(arg.value)
+            continue
+        if positional == position:
+            return not _is_none(arg.value)
+        positional += 1
+    return False
 
 
 def _bind_argument(call: cst.Call) -> cst.BaseExpression | None:

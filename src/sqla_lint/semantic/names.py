@@ -45,9 +45,12 @@ def _module_path(node: cst.BaseExpression | None) -> str:
 class ImportMap:
     """Local name -> qualified name, for every import in a module."""
 
-    def __init__(self, imports: Iterable[cst.Import | cst.ImportFrom], module_name: str = "") -> None:
+    def __init__(
+        self, imports: Iterable[cst.Import | cst.ImportFrom], module_name: str = "", is_package: bool = False
+    ) -> None:
         self.bindings: dict[str, str] = {}
-        self._package = module_name.rpartition(".")[0]
+        # Relative imports in ``pkg/__init__.py`` are relative to ``pkg`` itself.
+        self._package = module_name if is_package else module_name.rpartition(".")[0]
         for statement in imports:
             if isinstance(statement, cst.Import):
                 self._add_import(statement)
