@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sqla_lint.api import lint_paths
+from sqla_lint.config import Overrides, build_settings, load_config
 from sqla_lint.settings import Settings
 
 from .conftest import FIXTURES, run_cli
@@ -37,8 +38,26 @@ def project(request, tmp_path: Path) -> Path:
     return copy
 
 
+def _settings(project: Path) -> Settings:
+    return build_settings(load_config(project / "pyproject.toml"), Overrides())
+
+
+def _flake8_options(project: Path) -> list[str]:
+    """The project's rule knobs as flake8 options."""
+    factories = _settings(project).factories
+    options = []
+    for flag, values in (
+        ("--sqla-session-factories", factories.session_factories),
+        ("--sqla-engine-factories", factories.engine_factories),
+        ("--sqla-called-once", factories.called_once),
+    ):
+        if values:
+            options.append(f"{flag}={','.join(sorted(values))}")
+    return options
+
+
 def test_api_matches_expectations(project: Path):
-    results = list(lint_paths([str(project)], Settings()))
+    results = list(lint_paths([str(project)], _settings(project)))
     actual = {
         (Path(d.path).relative_to(project).as_posix(), d.location.row, d.code)
         for r in results
@@ -60,7 +79,7 @@ def test_api_matches_expectations(project: Path):
 def test_cli_and_flake8_agree(project: Path):
     cli = run_cli("check", ".", cwd=project)
     flake8 = subprocess.run(
-        [sys.executable, "-m", "flake8", "--isolated", "--select", "SQA", "."],
+        [sys.executable, "-m", "flake8", "--isolated", "--select", "SQA", *_flake8_options(project), "."],
         cwd=project, capture_output=True, text=True, timeout=300,
     )
 
@@ -76,6 +95,15 @@ def test_cli_and_flake8_agree(project: Path):
     assert triples(cli.stdout) == expected, cli.stdout + cli.stderr
     assert triples(flake8.stdout) == expected, flake8.stdout + flake8.stderr
     assert cli.returncode == (1 if expected else 0)
+
+
+def test_called_once_declaration_is_what_silences(tmp_path: Path):
+    """Without the project's `called-once`, the same code fires: the setting does the work."""
+    project = tmp_path / "called_once"
+    shutil.copytree(FIXTURES / "projects" / "called_once", project)
+    (project / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
+    codes = [d.code for r in lint_paths([str(project)], Settings()) for d in r.diagnostics]
+    assert codes == ["SQA501"]
 
 
 def test_index_is_cached_and_rebuilt_on_change(project: Path):

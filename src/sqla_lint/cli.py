@@ -59,6 +59,7 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--extend-exclude", type=_codes, metavar="PATTERNS", help="more path patterns to skip")
     check.add_argument("--session-factories", type=_codes, metavar="NAMES", help="names of functions that return a new session")
     check.add_argument("--engine-factories", type=_codes, metavar="NAMES", help="names of functions that return a new engine")
+    check.add_argument("--called-once", type=_codes, metavar="NAMES", help="functions that run once per process (app factories, entry points)")
     check.add_argument("--stdin-filename", metavar="PATH", help="the path to report for source read from stdin")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
@@ -140,6 +141,7 @@ def _check(args: argparse.Namespace) -> int:
             extend_select=args.extend_select,
             session_factories=args.session_factories,
             engine_factories=args.engine_factories,
+            called_once=args.called_once,
             extend_exclude=args.extend_exclude,
         ),
     )

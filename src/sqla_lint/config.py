@@ -25,6 +25,7 @@ KNOWN_KEYS = frozenset(
         "extend-exclude",
         "session-factories",
         "engine-factories",
+        "called-once",
         "baseline",
     }
 )
@@ -73,7 +74,7 @@ def load_config(path: Path) -> FileConfig:
     for key in table:
         if key not in KNOWN_KEYS:
             raise ConfigError(f"{path}: unknown key {key!r} in [tool.sqla-lint]")
-    for key in ("select", "ignore", "extend-select", "exclude", "extend-exclude", "session-factories", "engine-factories"):
+    for key in ("select", "ignore", "extend-select", "exclude", "extend-exclude", "session-factories", "engine-factories", "called-once"):
         if key in table and not (isinstance(table[key], list) and all(isinstance(v, str) for v in table[key])):
             raise ConfigError(f"{path}: {key!r} must be a list of strings")
     if "per-file-ignores" in table:
@@ -96,6 +97,7 @@ class Overrides:
     extend_select: list[str] | None = None
     session_factories: list[str] | None = None
     engine_factories: list[str] | None = None
+    called_once: list[str] | None = None
     extend_exclude: list[str] | None = None
 
 
@@ -120,6 +122,7 @@ def build_settings(config: FileConfig, overrides: Overrides) -> Settings:
     factories = FactoryConfig(
         session_factories=frozenset(values.get("session-factories", [])) | frozenset(overrides.session_factories or []),
         engine_factories=frozenset(values.get("engine-factories", [])) | frozenset(overrides.engine_factories or []),
+        called_once=frozenset(values.get("called-once", [])) | frozenset(overrides.called_once or []),
     )
     return Settings(
         enabled=frozenset(enabled),

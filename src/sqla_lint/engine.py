@@ -47,7 +47,7 @@ def might_have_findings(source: bytes, settings: Settings, index: ProjectIndex |
     factories = settings.factories.session_factories | settings.factories.engine_factories
     if any(name.rpartition(".")[2].encode() in source for name in factories):
         return True
-    return index is not None and any(word.encode() in source for word in index.relevant_words())
+    return index is not None and index.mentions_tracked_name(source)
 
 
 def lint_source(

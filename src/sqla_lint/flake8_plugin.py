@@ -49,6 +49,7 @@ class SqlaLintPlugin:
         for option, what in (
             ("--sqla-session-factories", "functions that return a new session"),
             ("--sqla-engine-factories", "functions that return a new engine"),
+            ("--sqla-called-once", "functions that run once per process"),
         ):
             option_manager.add_option(
                 option,
@@ -63,6 +64,7 @@ class SqlaLintPlugin:
         factories = FactoryConfig(
             session_factories=frozenset(options.sqla_session_factories or ()),
             engine_factories=frozenset(options.sqla_engine_factories or ()),
+            called_once=frozenset(options.sqla_called_once or ()),
         )
         cls.settings = replace(cls.settings, factories=factories)
 

@@ -21,6 +21,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import libcst as cst
@@ -72,7 +73,6 @@ class ModuleSummary:
     functions: dict[str, FunctionSummary] = field(default_factory=dict)  # f or Cls.f
     calls: list[CallSite] = field(default_factory=list)
     removes: list[str] = field(default_factory=list)  # qualified receivers of `.remove`
-    words: list[str] = field(default_factory=list)  # names that make importers relevant
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -94,7 +94,6 @@ class ModuleSummary:
         }
         summary.calls = [CallSite(**c) for c in data.get("calls", [])]  # type: ignore[union-attr]
         summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
-        summary.words = list(data.get("words", []))  # type: ignore[arg-type]
         return summary
 
 
@@ -139,10 +138,27 @@ def summarize(model: ModuleModel, module: str, project_packages: frozenset[str])
         summary.calls.append(CallSite(callee, caller, per_iteration))
     for receiver, node in model.attribute_references("remove"):
         summary.removes.append(model.qualified_receiver(receiver, module, node))
-    summary.words = sorted({name.rpartition(".")[2] for name in summary.bindings} | {
-        name.rpartition(".")[2] for name, f in summary.functions.items() if f.returns
-    })
     return summary
+
+
+class RelevanceMatcher:
+    """One compiled regex over tracked names; a hit counts only beside its module's name."""
+
+    def __init__(self, tracked: dict[str, set[str]]) -> None:
+        self._tracked = {name.encode(): [segment.encode() for segment in segments] for name, segments in tracked.items()}
+        self._pattern = (
+            re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(self._tracked)) + rb")\b")
+            if self._tracked
+            else None
+        )
+
+    def matches(self, source: bytes) -> bool:
+        if self._pattern is None:
+            return False
+        for name in set(self._pattern.findall(source)):
+            if any(segment in source for segment in self._tracked[name]):
+                return True
+        return False
 
 
 def _first_symbolic(model: ModuleModel, values: Iterable[cst.BaseExpression]) -> str | None:
@@ -315,8 +331,32 @@ class ProjectIndex:
 
     # -- prefilter -----------------------------------------------------------------------
 
-    def relevant_words(self) -> frozenset[str]:
-        return frozenset(word for summary in self.modules.values() for word in summary.words)
+    def tracked_names(self) -> dict[str, set[str]]:
+        """Project names bound to something the rules track -> segments of their modules.
+
+        ``SessionLocal`` in ``app.db`` (or re-exported by ``app``) makes a file relevant
+        only if the file also mentions ``db`` or ``app``: importing it needs one of them.
+        """
+        tracked: dict[str, set[str]] = defaultdict(set)
+        for summary in self.modules.values():
+            segments = set(summary.module.split("."))
+            for name in summary.bindings:
+                if self.symbol_kind(f"{summary.module}.{name}") is not None:
+                    tracked[name.partition(".")[0]] |= segments
+            for name, function in summary.functions.items():
+                if function.returns and self.call_kind(f"{summary.module}.{name}") is not None:
+                    tracked[name.partition(".")[0]] |= segments
+            for alias, target in summary.aliases.items():
+                if self.symbol_kind(target) is not None or self.call_kind(target) is not None:
+                    tracked[alias] |= segments
+        return tracked
+
+    @cached_property
+    def _matcher(self) -> RelevanceMatcher:
+        return RelevanceMatcher(self.tracked_names())
+
+    def mentions_tracked_name(self, source: bytes) -> bool:
+        return self._matcher.matches(source)
 
     def digest(self) -> str:
         """Changes whenever any summary changes: part of every cached result's key."""
@@ -412,20 +452,19 @@ def build_index(
         except OSError:
             continue
     project_packages = _top_level_names(root, files)
-    key = hashlib.sha256(
-        f"{SUMMARY_FORMAT}|{__version__}|{sorted(factories.session_factories)}|{sorted(factories.engine_factories)}".encode()
-    ).hexdigest()[:12]
+    key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
     cache = IndexCache(root, key) if use_cache else None
 
-    words = set(_BASE_WORDS) | {name.rpartition(".")[2] for name in factories.session_factories | factories.engine_factories}
+    base = re.compile(
+        rb"\b(?:"
+        + b"|".join(re.escape(w.encode()) for w in (*_BASE_WORDS, *(n.rpartition(".")[2] for n in factories.session_factories | factories.engine_factories)))
+        + rb")\b"
+    )
     summaries: dict[str, ModuleSummary] = {}
     entries: dict[str, dict[str, object]] = {}
     done: set[Path] = set()
-    while True:
-        pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(w.encode()) for w in sorted(words)) + rb")\b")
-        pending = [p for p, data in contents.items() if p not in done and pattern.search(data)]
-        if not pending:
-            break
+    pending = [p for p, data in contents.items() if base.search(data)]
+    while pending:
         to_parse: list[tuple[Path, bytes]] = []
         for path in pending:
             done.add(path)
@@ -443,10 +482,8 @@ def build_index(
             relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
             summaries[summary.module] = summary
             entries[relative] = {"hash": hashlib.sha1(contents[path]).hexdigest(), "summary": summary.to_json()}
-        new_words = {w for s in summaries.values() for w in s.words} - words
-        if not new_words:
-            break
-        words |= new_words
+        matcher = RelevanceMatcher(ProjectIndex(root, summaries).tracked_names())
+        pending = [p for p, data in contents.items() if p not in done and matcher.matches(data)]
     if cache is not None and entries != cache.entries:
         cache.save(entries)
     return ProjectIndex(root, summaries)

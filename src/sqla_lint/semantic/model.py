@@ -56,6 +56,9 @@ class FactoryConfig:
 
     session_factories: frozenset[str] = frozenset()
     engine_factories: frozenset[str] = frozenset()
+    # Functions that run once per process though nothing shows it (an app factory
+    # called by a framework, a plugin entry point).
+    called_once: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -726,10 +729,19 @@ class ModuleModel:
         return function in hooks.lifespans or function in hooks.startup
 
     def is_once_per_process(self, function: FunctionNode) -> bool:
-        """Entry points and hooks that run once: ``main()``, lifespans, cached functions."""
+        """Entry points and hooks that run once: ``main()``, lifespans, cached functions,
+        and functions the user declared ``called-once``."""
         if self.is_startup_code(function) or self.is_cached(function):
             return True
-        return isinstance(function, cst.FunctionDef) and function.name.value in _MAIN_FUNCTION_NAMES
+        if not isinstance(function, cst.FunctionDef):
+            return False
+        if function.name.value in _MAIN_FUNCTION_NAMES:
+            return True
+        declared = self.factories.called_once
+        if declared:
+            local = self.function_name(function)
+            return bool({local, function.name.value, f"{self.module_name}.{local}"} & declared)
+        return False
 
     def per_call_reason(self, function: FunctionNode, _seen: frozenset[FunctionNode] = frozenset()) -> str | None:
         """Why ``function`` runs once per request or iteration, or None if it may run once.
