@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -188,50 +188,39 @@ class ProjectIndex:
                 return summary, ".".join(parts[cut:])
         return None
 
+    def _locate(self, qualified: str, defines: Callable[[ModuleSummary, str], bool]) -> tuple[ModuleSummary, str] | None:
+        """The module and local name that define ``qualified``, following re-exports."""
+        for _ in range(_MAX_DEPTH):
+            found = self._split(qualified)
+            if found is None:
+                return None
+            summary, name = found
+            if defines(summary, name):
+                return summary, name
+            head, _, rest = name.partition(".")
+            if head not in summary.aliases:
+                return None
+            qualified = summary.aliases[head] + (f".{rest}" if rest else "")
+        return None
+
     def symbol_kind(self, qualified: str, depth: int = 0) -> Kind | None:
         """What a project-level name is bound to: ``app.db.SessionLocal`` -> session factory."""
         if depth > _MAX_DEPTH:
             return None
-        found = self._split(qualified)
-        if found is None:
+        located = self._locate(qualified, lambda summary, name: name in summary.bindings)
+        if located is None:
             return None
-        summary, name = found
-        if name in summary.bindings:
-            return self.value_kind(summary.bindings[name], depth + 1)
-        head, _, rest = name.partition(".")
-        if head in summary.aliases:
-            target = summary.aliases[head] + (f".{rest}" if rest else "")
-            return self.symbol_kind(target, depth + 1)
-        return None
+        summary, name = located
+        return self.value_kind(summary.bindings[name], depth + 1)
 
-    def function(self, qualified: str, depth: int = 0) -> FunctionSummary | None:
-        if depth > _MAX_DEPTH:
-            return None
-        found = self._split(qualified)
-        if found is None:
-            return None
-        summary, name = found
-        if name in summary.functions:
-            return summary.functions[name]
-        head, _, rest = name.partition(".")
-        if head in summary.aliases:
-            return self.function(summary.aliases[head] + (f".{rest}" if rest else ""), depth + 1)
-        return None
+    def function(self, qualified: str) -> FunctionSummary | None:
+        located = self._locate(qualified, lambda summary, name: name in summary.functions)
+        return located[0].functions[located[1]] if located is not None else None
 
-    def resolve_function_name(self, qualified: str, depth: int = 0) -> str | None:
+    def resolve_function_name(self, qualified: str) -> str | None:
         """The defining qualified name of a function reached through re-exports."""
-        if depth > _MAX_DEPTH:
-            return None
-        found = self._split(qualified)
-        if found is None:
-            return None
-        summary, name = found
-        if name in summary.functions:
-            return f"{summary.module}.{name}"
-        head, _, rest = name.partition(".")
-        if head in summary.aliases:
-            return self.resolve_function_name(summary.aliases[head] + (f".{rest}" if rest else ""), depth + 1)
-        return None
+        located = self._locate(qualified, lambda summary, name: name in summary.functions)
+        return f"{located[0].module}.{located[1]}" if located is not None else None
 
     def call_kind(self, qualified: str, depth: int = 0) -> Kind | None:
         """The kind of value that calling a project name returns."""
@@ -243,7 +232,7 @@ class ProjectIndex:
         bound = self.symbol_kind(qualified, depth + 1)
         if bound in _FACTORY_RESULTS:
             return _FACTORY_RESULTS[bound]
-        function = self.function(qualified, depth + 1)
+        function = self.function(qualified)
         if function is not None and function.returns and not function.is_cached:
             return self.value_kind(function.returns, depth + 1)
         return None
@@ -269,18 +258,10 @@ class ProjectIndex:
             self._removed = {receiver for summary in self.modules.values() for receiver in summary.removes}
         if registry in self._removed:
             return True
-        return any(self._same_symbol(receiver, registry) for receiver in self._removed)
-
-    def _same_symbol(self, receiver: str, registry: str) -> bool:
-        found = self._split(receiver)
-        if found is None:
-            return False
-        summary, name = found
-        head, _, rest = name.partition(".")
-        if head in summary.aliases:
-            target = summary.aliases[head] + (f".{rest}" if rest else "")
-            return target == registry or self._same_symbol(target, registry)
-        return False
+        return any(
+            self._locate(receiver, lambda summary, name: f"{summary.module}.{name}" == registry) is not None
+            for receiver in self._removed
+        )
 
     # -- call sites ----------------------------------------------------------------------
 

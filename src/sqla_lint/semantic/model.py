@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import libcst as cst
 
@@ -179,13 +179,18 @@ class ModuleModel:
 
     def kind_of(self, node: cst.BaseExpression) -> Kind | None:
         """The lifecycle kind of the value an expression evaluates to, if known."""
+        return self._memoized(node, self._compute_kind)
+
+    def _memoized(self, node: cst.CSTNode, compute: Callable[[Any], Kind | None]) -> Kind | None:
+        """Cached per node; None while the node is being computed, which ends cycles such as
+        ``x = f()`` / ``def f(): return x``."""
         if node in self._kind_cache:
             return self._kind_cache[node]
         if node in self._in_progress:
             return None
         self._in_progress.add(node)
         try:
-            kind = self._compute_kind(node)
+            kind = compute(node)
         finally:
             self._in_progress.discard(node)
         self._kind_cache[node] = kind
@@ -398,17 +403,7 @@ class ModuleModel:
 
     def return_kind(self, function: cst.FunctionDef) -> Kind | None:
         """The kind a function returns, when every ``return`` of a value agrees on it."""
-        if function in self._kind_cache:
-            return self._kind_cache[function]
-        if function in self._in_progress:
-            return None
-        self._in_progress.add(function)
-        try:
-            kind = self._compute_return_kind(function)
-        finally:
-            self._in_progress.discard(function)
-        self._kind_cache[function] = kind
-        return kind
+        return self._memoized(function, self._compute_return_kind)
 
     def _compute_return_kind(self, function: cst.FunctionDef) -> Kind | None:
         if self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
