@@ -53,20 +53,24 @@ class SourceIndex:
 
     @cached_property
     def logical_lines(self) -> list[tuple[int, int, list[str]]]:
-        """``(first_row, last_row, significant token strings)`` per logical line."""
+        """``(first_row, last_row, significant token strings)`` per logical line.
+
+        A statement in brackets spanning several rows is one logical line, so its
+        fingerprint covers all of it; blank and comment-only lines are skipped.
+        """
         result: list[tuple[int, int, list[str]]] = []
         first, last, strings = 0, 0, []
         try:
             for token in tokenize.tokenize(io.BytesIO(self._data).readline):
-                if token.type in (tokenize.ENCODING, tokenize.ENDMARKER, tokenize.DEDENT):
+                if token.type in _LAYOUT_TOKENS and not strings:
+                    first, last = 0, 0
                     continue
                 first = first or token.start[0]
                 last = max(last, token.end[0])
                 if token.type not in _LAYOUT_TOKENS:
                     strings.append(token.string)
-                if token.type in (tokenize.NEWLINE, tokenize.NL):
-                    if strings:
-                        result.append((first, last, strings))
+                if token.type == tokenize.NEWLINE:
+                    result.append((first, last, strings))
                     first, last, strings = 0, 0, []
         except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
             pass
@@ -85,7 +89,7 @@ class SourceIndex:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, _SCOPES):
                     name = f"{prefix}{child.name}"
-                    found.append((child.body[0].lineno, child.end_lineno or child.lineno, depth, name))
+                    found.append((_first_row(child.body[0]), child.end_lineno or child.lineno, depth, name))
                     visit(child, f"{name}.", depth + 1)
                 else:
                     visit(child, prefix, depth)
@@ -116,6 +120,12 @@ class SourceIndex:
 
     def anchor(self, row: int) -> Anchor:
         return Anchor(self.scope_of(row), self.statement_at(row))
+
+
+def _first_row(statement: ast.stmt) -> int:
+    """Where a statement starts, counting its decorators (``ast`` puts ``lineno`` on ``def``)."""
+    decorators = getattr(statement, "decorator_list", [])
+    return min([statement.lineno, *(decorator.lineno for decorator in decorators)])
 
 
 def occurrence_fingerprints(keys: list[tuple[str, ...]]) -> list[str]:
