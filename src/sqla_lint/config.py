@@ -152,10 +152,10 @@ def anchored_pattern(pattern: str, root: Path | None) -> str:
 
 def baseline_path(config: FileConfig) -> Path | None:
     """The ``baseline`` key, relative to the config file's directory."""
-    value = config.values.get("baseline")
-    if value is None or config.root is None:
-        return Path(value) if value else None
-    return config.root / value
+    value: str | None = config.values.get("baseline")
+    if not value:
+        return None
+    return config.root / value if config.root is not None else Path(value)
 
 
 class ConfigResolver:

@@ -15,6 +15,7 @@ import ast
 import hashlib
 import io
 import tokenize
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -59,7 +60,8 @@ class SourceIndex:
         fingerprint covers all of it; blank and comment-only lines are skipped.
         """
         result: list[tuple[int, int, list[str]]] = []
-        first, last, strings = 0, 0, []
+        first, last = 0, 0
+        strings: list[str] = []
         try:
             for token in tokenize.tokenize(io.BytesIO(self._data).readline):
                 if token.type in _LAYOUT_TOKENS and not strings:
@@ -124,11 +126,11 @@ class SourceIndex:
 
 def _first_row(statement: ast.stmt) -> int:
     """Where a statement starts, counting its decorators (``ast`` puts ``lineno`` on ``def``)."""
-    decorators = getattr(statement, "decorator_list", [])
+    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
     return min([statement.lineno, *(decorator.lineno for decorator in decorators)])
 
 
-def occurrence_fingerprints(keys: list[tuple[str, ...]]) -> list[str]:
+def occurrence_fingerprints(keys: Sequence[tuple[str, ...]]) -> list[str]:
     """One stable, unique hash per key, numbering repeats in order (for GitLab and SARIF)."""
     seen: dict[tuple[str, ...], int] = {}
     hashes = []
