@@ -80,13 +80,13 @@ def test_stale_entries_are_reported_and_pruned(tmp_path: Path):
     partial = run_cli("check", "db.py", cwd=tmp_path)
     assert partial.returncode == 0
     assert "stale baseline entry (fixed?): ../db.py SQA401 old: s = Session ( engine )" in partial.stderr
-    assert "1 baseline finding no longer found; remove them with --prune-baseline" in partial.stderr
+    assert "1 baseline finding no longer found; --prune-baseline removes stale entries" in partial.stderr
     assert "conn.py" not in partial.stderr
     assert "conn.py" not in run_cli("check", "--select", "SQA4", ".", cwd=tmp_path).stderr
 
     pruned = run_cli("check", "--prune-baseline", ".", cwd=tmp_path)
     assert pruned.returncode == 0
-    assert "removed 1 stale baseline finding from" in pruned.stderr
+    assert "removed 1 stale baseline finding from lint/baseline.json" in pruned.stderr
     assert [(e["path"], e["scope"]) for e in _entries(baseline)] == [("../conn.py", "h"), ("../db.py", "other")]
     assert "stale baseline" not in run_cli("check", ".", cwd=tmp_path).stderr
 

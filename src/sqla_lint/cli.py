@@ -223,6 +223,12 @@ def _note(message: str) -> None:
     sys.stderr.write(f"sqla-lint: {message}\n")
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
 def _read_sources(diagnostics: list[Diagnostic], sources: dict[str, bytes]) -> None:
     for diagnostic in diagnostics:
         if diagnostic.path not in sources:
@@ -267,22 +273,22 @@ def _write_baseline(path: Path, diagnostics: list[Diagnostic], context: RenderCo
         previous = Baseline(path)  # rewriting a broken baseline is how it gets repaired
     baseline = previous.replaced(diagnostics, context.anchor, checked(previous.directory))
     baseline.write()
-    _note(f"wrote {_plural(len(baseline.entries), 'baseline entry', 'baseline entries')} ({_plural(baseline.total, 'finding')}) to {path}")
+    _note(f"wrote {_plural(len(baseline.entries), 'baseline entry', 'baseline entries')} ({_plural(baseline.total, 'finding')}) to {_shown(path)}")
     return EXIT_CLEAN
 
 
 def _apply_baseline(baseline: Baseline, diagnostics: list[Diagnostic], context: RenderContext, checked: Callable[[Path], Callable[[str, str], bool]], *, prune: bool) -> list[Diagnostic]:
     outcome = baseline.apply(diagnostics, context.anchor, checked(baseline.directory))
     if outcome.hidden:
-        _note(f"{_plural(outcome.hidden, 'finding')} hidden by the baseline {baseline.path}")
+        _note(f"{_plural(outcome.hidden, 'finding')} hidden by the baseline {_shown(baseline.path)}")
     stale = sum(entry.count for entry in outcome.stale)
     if stale and prune:
         baseline.pruned(outcome.stale).write()
-        _note(f"removed {_plural(stale, 'stale baseline finding')} from {baseline.path}")
+        _note(f"removed {_plural(stale, 'stale baseline finding')} from {_shown(baseline.path)}")
     elif stale:
         for entry in outcome.stale:
             _note(f"stale baseline entry (fixed?): {entry.key.path} {entry.key.code} {entry.scope or '<module>'}: {entry.statement}")
-        _note(f"{_plural(stale, 'baseline finding')} no longer found; remove them with --prune-baseline")
+        _note(f"{_plural(stale, 'baseline finding')} no longer found; --prune-baseline removes stale entries")
     return outcome.kept
 
 
