@@ -11,10 +11,13 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 
 
-def run_cli(*args: str, cwd: Path | str | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a subprocess, as a user or CI runs it."""
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    env.pop("GITHUB_ACTIONS", None)
+def run_cli(
+    *args: str, cwd: Path | str | None = None, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, as a user or CI runs it (``env`` adds variables)."""
+    base = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    base.pop("GITHUB_ACTIONS", None)
+    env = {**base, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "sqla_lint", *args],
         cwd=cwd,
@@ -29,3 +32,23 @@ def run_cli(*args: str, cwd: Path | str | None = None, input: str | None = None)
 @pytest.fixture
 def cli():
     return run_cli
+
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in a repository a test built, with a fixed identity and no user config."""
+    completed = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV}, check=True)
+    return completed.stdout
+
+
+def init_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def commit_all(repo: Path, message: str = "change") -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)

@@ -8,7 +8,7 @@ cannot be read becomes a result with an error, and the run goes on.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -45,6 +45,15 @@ def _lint_batch(items: list[tuple[Path, Path | None]], settings: Settings) -> li
     return [lint_file(path, settings, _worker_indexes.get(root) if root else None) for path, root in items]
 
 
+def index_for(path: Path, settings: Settings) -> ProjectIndex | None:
+    """The index of the project holding ``path`` (for stdin: the file it stands for)."""
+    if not settings.project_index:
+        return None
+    directory = path.parent if path.suffix else path
+    root = find_project_root(directory if directory.exists() else Path.cwd())
+    return build_index(root, settings.factories, settings.exclude, use_cache=settings.cache) if root else None
+
+
 def project_indexes(
     files: list[Path], fallback_roots: dict[Path, Path], settings: Settings, jobs: int
 ) -> tuple[dict[Path, ProjectIndex], list[Path | None]]:
@@ -69,11 +78,15 @@ def lint_paths(
     *,
     force_exclude: bool = False,
     jobs: int | None = None,
+    walk_roots: Mapping[str, Path] | None = None,
 ) -> Iterator[FileResult]:
+    """Lint files and directories. ``walk_roots`` says, for files found by an earlier walk,
+    which directory that walk started from: the project root when no marker file says so."""
     discovered = list(discover(paths, settings.exclude, force_exclude))
     files = [found.path for found in discovered]
     workers = jobs or os.cpu_count() or 1
-    indexes, roots = project_indexes(files, {f.path: f.root for f in discovered}, settings, workers)
+    fallback = {f.path: (walk_roots or {}).get(str(f.path), f.root) for f in discovered}
+    indexes, roots = project_indexes(files, fallback, settings, workers)
     items = list(zip(files, roots))
     if workers <= 1 or len(files) < _PARALLEL_THRESHOLD:
         _init_worker(indexes)

@@ -11,16 +11,23 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from . import __version__
-from .api import lint_paths, lint_source
-from .config import FileConfig, Overrides, build_settings, find_config, load_config
+from .api import index_for, lint_paths, lint_source
+from .baseline import DEFAULT_NAME as DEFAULT_BASELINE
+from .baseline import Baseline
+from .changes import changed_lines
+from .config import ConfigResolver, Overrides, baseline_path
 from .diagnostics import Diagnostic, FileResult
 from .discovery import PathError
 from .docs import rule_page, rules_table
-from .output import FORMATS, RenderContext
+from .noqa import add_noqa
+from .output import FORMATS, NEEDS_SOURCES, RenderContext
+from .output.statistics import render_statistics
 from .settings import ALL_CODES, ConfigError
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -52,7 +59,9 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable")
     check.add_argument("--extend-select", type=_codes, metavar="CODES", help="codes to enable on top of the selection")
     check.add_argument("--ignore", type=_codes, metavar="CODES", help="codes or prefixes to disable")
-    check.add_argument("--output-format", choices=sorted(FORMATS), default=None, help="how findings are printed (default: concise)")
+    check.add_argument("--output-format", choices=sorted(FORMATS), default=None, help="how findings are printed (default: concise; github when GITHUB_ACTIONS=true)")
+    check.add_argument("-o", "--output-file", metavar="PATH", help="write the findings to PATH instead of stdout")
+    check.add_argument("--statistics", action="store_true", help="print how many findings each code has, instead of the findings")
     check.add_argument("--config", metavar="PATH", help="use this pyproject.toml instead of discovering one")
     check.add_argument("--isolated", action="store_true", help="ignore all configuration files")
     check.add_argument("--force-exclude", action="store_true", help="apply exclusions to paths named on the command line too (for pre-commit)")
@@ -63,6 +72,12 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--stdin-filename", metavar="PATH", help="the path to report for source read from stdin")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
+    adoption = check.add_argument_group("adopting on an existing codebase")
+    adoption.add_argument("--baseline", metavar="PATH", help="hide the findings recorded in this baseline file (default: the `baseline` config key)")
+    adoption.add_argument("--write-baseline", nargs="?", const="", metavar="PATH", help=f"record every current finding in a baseline file and exit 0 (default: the `baseline` config key, else {DEFAULT_BASELINE})")
+    adoption.add_argument("--prune-baseline", action="store_true", help="remove stale entries (fixed findings) from the baseline file")
+    adoption.add_argument("--changed-since", metavar="REF", help="report only findings on lines added or changed since the merge-base of REF and HEAD (git)")
+    adoption.add_argument("--add-noqa", action="store_true", help="append `# noqa: CODE` to the line of every finding that would be reported, and exit 0")
 
     rule = commands.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE")
@@ -120,45 +135,37 @@ def _rules(output_format: str) -> int:
     return EXIT_CLEAN
 
 
-def _load_file_config(args: argparse.Namespace, paths: list[str]) -> FileConfig:
-    if args.isolated:
-        return FileConfig()
-    if args.config:
-        return load_config(Path(args.config))
-    start = Path(paths[0]) if paths and paths[0] != "-" else Path.cwd()
-    found = find_config(start if start.exists() else Path.cwd())
-    return load_config(found) if found is not None else FileConfig()
-
-
 def _check(args: argparse.Namespace) -> int:
     paths = args.paths or ["."]
-    config = _load_file_config(args, paths)
-    settings = build_settings(
-        config,
-        Overrides(
-            select=args.select,
-            ignore=args.ignore,
-            extend_select=args.extend_select,
-            session_factories=args.session_factories,
-            engine_factories=args.engine_factories,
-            called_once=args.called_once,
-            extend_exclude=args.extend_exclude,
-        ),
+    overrides = Overrides(
+        select=args.select,
+        ignore=args.ignore,
+        extend_select=args.extend_select,
+        session_factories=args.session_factories,
+        engine_factories=args.engine_factories,
+        extend_exclude=args.extend_exclude,
     )
-    output_format = args.output_format or "concise"
+    resolver = ConfigResolver(overrides, config=Path(args.config) if args.config else None, isolated=args.isolated)
+    output_format = args.output_format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "concise")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
+    _check_flag_combinations(args, paths)
 
     sources: dict[str, bytes] = {}
     results: list[FileResult] = []
+    enabled_by_file: dict[str, frozenset[str]] = {}
     if paths == ["-"]:
         data = sys.stdin.buffer.read()
         name = args.stdin_filename or "-"
         sources[name] = data
-        results.append(lint_source(data, name, settings))
+        settings = resolver.settings_for(Path(args.stdin_filename) if args.stdin_filename else Path.cwd())
+        results.append(lint_source(data, name, settings, index_for(Path(name if args.stdin_filename else "."), settings)))
+        enabled_by_file[os.path.abspath(name)] = settings.enabled
     else:
-        for result in lint_paths(paths, settings, force_exclude=args.force_exclude, jobs=args.jobs):
-            results.append(result)
+        for settings, files, walk_roots in resolver.plan(paths, args.force_exclude):
+            enabled_by_file.update(dict.fromkeys(map(os.path.abspath, files), settings.enabled))
+            for result in lint_paths(files, settings, jobs=args.jobs, walk_roots=walk_roots):
+                results.append(result)
 
     diagnostics: list[Diagnostic] = sorted(
         (d for result in results for d in result.diagnostics), key=Diagnostic.sort_key
@@ -166,21 +173,145 @@ def _check(args: argparse.Namespace) -> int:
     errors = [result for result in results if result.error]
     for result in errors:
         sys.stderr.write(f"sqla-lint: error: {result.path}: {result.error}\n")
-    if output_format == "full":
-        for diagnostic in diagnostics:
-            if diagnostic.path not in sources:
-                try:
-                    sources[diagnostic.path] = Path(diagnostic.path).read_bytes()
-                except OSError:
-                    pass
-    FORMATS[output_format](diagnostics, sys.stdout, RenderContext(sources))
-    if output_format == "concise" and diagnostics:
-        count = len(diagnostics)
-        sys.stdout.write(f"Found {count} error{'s' if count != 1 else ''}.\n")
+
+    baseline_file = _baseline_file(args, resolver, paths)
+    if baseline_file is not None or output_format in NEEDS_SOURCES:
+        _read_sources(diagnostics, sources)
+    context = RenderContext(sources)
+    checked = _checked_by_run(enabled_by_file)
+    if args.write_baseline is not None:
+        assert baseline_file is not None
+        return _write_baseline(baseline_file, diagnostics, context, checked)
+    if baseline_file is not None:
+        diagnostics = _apply_baseline(Baseline.load(baseline_file), diagnostics, context, checked, prune=args.prune_baseline)
+    if args.changed_since is not None:
+        first = Path(paths[0]) if paths != ["-"] else Path.cwd()
+        changed = changed_lines(args.changed_since, first if first.is_dir() else first.parent)
+        shown = [d for d in diagnostics if changed.contains(d.path, d.location.row)]
+        if len(shown) < len(diagnostics):
+            _note(f"{_plural(len(diagnostics) - len(shown), 'finding')} on lines not changed since {args.changed_since} not shown")
+        diagnostics = shown
+    if args.add_noqa:
+        return _add_noqa(diagnostics)
+
+    with _output_stream(args.output_file) as stream:
+        if args.statistics:
+            render_statistics(diagnostics, stream, as_json=output_format in ("json", "json-lines"))
+        else:
+            FORMATS[output_format](diagnostics, stream, context)
+            if output_format == "concise" and diagnostics:
+                stream.write(f"Found {_plural(len(diagnostics), 'error')}.\n")
     sys.stdout.flush()
     if args.exit_zero:
         return EXIT_CLEAN
     return EXIT_FINDINGS if diagnostics or errors else EXIT_CLEAN
+
+
+def _check_flag_combinations(args: argparse.Namespace, paths: list[str]) -> None:
+    if args.write_baseline is not None and (args.baseline or args.prune_baseline or args.changed_since or args.add_noqa):
+        raise ConfigError("--write-baseline records every finding; it cannot be combined with --baseline, --prune-baseline, --changed-since or --add-noqa")
+    if args.add_noqa and paths == ["-"]:
+        raise ConfigError("--add-noqa edits files, so it cannot read from stdin")
+    if args.add_noqa and (args.statistics or args.output_file):
+        raise ConfigError("--add-noqa prints no findings; drop --statistics / --output-file")
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"sqla-lint: {message}\n")
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+def _read_sources(diagnostics: list[Diagnostic], sources: dict[str, bytes]) -> None:
+    for diagnostic in diagnostics:
+        if diagnostic.path not in sources:
+            try:
+                sources[diagnostic.path] = Path(diagnostic.path).read_bytes()
+            except OSError:
+                sources[diagnostic.path] = b""
+
+
+def _checked_by_run(enabled_by_file: dict[str, frozenset[str]]) -> Callable[[Path], Callable[[str, str], bool]]:
+    """For a baseline in directory ``base``: did this run check ``code`` in file ``relative``?"""
+
+    def relative_to(base: Path) -> Callable[[str, str], bool]:
+        def checked(relative: str, code: str) -> bool:
+            return code in enabled_by_file.get(os.path.normpath(base / relative), frozenset())
+
+        return checked
+
+    return relative_to
+
+
+def _baseline_file(args: argparse.Namespace, resolver: ConfigResolver, paths: list[str]) -> Path | None:
+    if args.write_baseline:
+        if Path(args.write_baseline).is_dir():
+            raise ConfigError(f"--write-baseline {args.write_baseline}: is a directory; name a file, or put the paths to lint before the flag")
+        return Path(args.write_baseline)
+    if args.baseline:
+        return Path(args.baseline)
+    start = Path(args.stdin_filename) if paths == ["-"] and args.stdin_filename else Path(paths[0]) if paths != ["-"] else Path.cwd()
+    configured = baseline_path(resolver.config_for(start))
+    if configured is None and args.write_baseline is not None:
+        return Path(DEFAULT_BASELINE)
+    if configured is None and args.prune_baseline:
+        raise ConfigError("--prune-baseline needs a baseline: pass --baseline PATH or set `baseline` in [tool.sqla-lint]")
+    return configured
+
+
+def _write_baseline(path: Path, diagnostics: list[Diagnostic], context: RenderContext, checked: Callable[[Path], Callable[[str, str], bool]]) -> int:
+    try:
+        previous = Baseline.load(path) if path.exists() else Baseline(path)
+    except ConfigError:
+        previous = Baseline(path)  # rewriting a broken baseline is how it gets repaired
+    baseline = previous.replaced(diagnostics, context.anchor, checked(previous.directory))
+    baseline.write()
+    _note(f"wrote {_plural(len(baseline.entries), 'baseline entry', 'baseline entries')} ({_plural(baseline.total, 'finding')}) to {_shown(path)}")
+    return EXIT_CLEAN
+
+
+def _apply_baseline(baseline: Baseline, diagnostics: list[Diagnostic], context: RenderContext, checked: Callable[[Path], Callable[[str, str], bool]], *, prune: bool) -> list[Diagnostic]:
+    outcome = baseline.apply(diagnostics, context.anchor, checked(baseline.directory))
+    if outcome.hidden:
+        _note(f"{_plural(outcome.hidden, 'finding')} hidden by the baseline {_shown(baseline.path)}")
+    stale = sum(entry.count for entry in outcome.stale)
+    if stale and prune:
+        baseline.pruned(outcome.stale).write()
+        _note(f"removed {_plural(stale, 'stale baseline finding')} from {_shown(baseline.path)}")
+    elif stale:
+        for entry in outcome.stale:
+            _note(f"stale baseline entry (fixed?): {entry.key.path} {entry.key.code} {entry.scope or '<module>'}: {entry.statement}")
+        _note(f"{_plural(stale, 'baseline finding')} no longer found; --prune-baseline removes stale entries")
+    return outcome.kept
+
+
+def _add_noqa(diagnostics: list[Diagnostic]) -> int:
+    outcome = add_noqa(diagnostics)
+    _note(f"added {_plural(outcome.added, 'noqa comment')} in {_plural(outcome.files, 'file')}")
+    for diagnostic in outcome.skipped:
+        _note(f"cannot add a noqa comment at {diagnostic.path}:{diagnostic.location.row} (the line ends inside a string or continues with a backslash)")
+    return EXIT_CLEAN
+
+
+@contextmanager
+def _output_stream(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        stream = open(path, "w", encoding="utf-8", newline="\n")
+    except OSError as error:
+        raise ConfigError(f"cannot write --output-file {path}: {error.strerror}") from None
+    with stream:
+        yield stream
 
 
 __all__ = ["ALL_CODES", "main"]

@@ -1,17 +1,20 @@
 """``[tool.sqla-lint]`` in ``pyproject.toml``: discovery, validation, and merging with flags.
 
 Every key and code is validated: a typo is an error that names it, never silently
-ignored.
+ignored. As in ruff, each file is governed by the closest ``pyproject.toml`` with a
+``[tool.sqla-lint]`` table above it, and ``per-file-ignores`` patterns (like the
+``baseline`` path) are relative to that file's directory.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .discovery import DEFAULT_EXCLUDES
+from .discovery import DEFAULT_EXCLUDES, discover, is_excluded
 from .semantic import FactoryConfig
 from .settings import ConfigError, Settings, expand_selectors
 
@@ -48,15 +51,23 @@ def find_config(start: Path) -> Path | None:
     directory = start if start.is_dir() else start.parent
     directory = directory.resolve()
     for candidate in (directory, *directory.parents):
-        pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                continue
-            if "sqla-lint" in data.get("tool", {}):
-                return pyproject
+        if _has_table(candidate / "pyproject.toml"):
+            return candidate / "pyproject.toml"
     return None
+
+
+def _has_table(pyproject: Path) -> bool:
+    if not pyproject.is_file():
+        return False
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError):
+        return False
+    except tomllib.TOMLDecodeError:
+        return "sqla-lint" in text  # ours but broken: load_config reports it, never skip it
+    tool = data.get("tool", {})
+    return isinstance(tool, dict) and "sqla-lint" in tool
 
 
 def load_config(path: Path) -> FileConfig:
@@ -73,7 +84,7 @@ def load_config(path: Path) -> FileConfig:
         raise ConfigError(f"{path}: [tool.sqla-lint] must be a table")
     for key in table:
         if key not in KNOWN_KEYS:
-            raise ConfigError(f"{path}: unknown key {key!r} in [tool.sqla-lint]")
+            raise ConfigError(f"{path}: unknown key {key!r} in [tool.sqla-lint] (known keys: {', '.join(sorted(KNOWN_KEYS))})")
     for key in ("select", "ignore", "extend-select", "exclude", "extend-exclude", "session-factories", "engine-factories", "called-once"):
         if key in table and not (isinstance(table[key], list) and all(isinstance(v, str) for v in table[key])):
             raise ConfigError(f"{path}: {key!r} must be a list of strings")
@@ -104,16 +115,19 @@ class Overrides:
 def build_settings(config: FileConfig, overrides: Overrides) -> Settings:
     origin = str(config.path) if config.path else "the command line"
     values = config.values
-    select_list = overrides.select if overrides.select is not None else values.get("select", ["ALL"])
-    enabled = set(expand_selectors(select_list, origin if overrides.select is None else "--select"))
+    # Two layers, as in ruff: the file's selection, then the command line's on top of it
+    # (a command-line --select starts over, so `--select ALL` really means all).
+    enabled = set(expand_selectors(values.get("select", ["ALL"]), origin))
     enabled |= expand_selectors(values.get("extend-select", []), origin)
-    enabled |= expand_selectors(overrides.extend_select or [], "--extend-select")
     enabled -= expand_selectors(values.get("ignore", []), origin)
+    if overrides.select is not None:
+        enabled = set(expand_selectors(overrides.select, "--select"))
+    enabled |= expand_selectors(overrides.extend_select or [], "--extend-select")
     enabled -= expand_selectors(overrides.ignore or [], "--ignore")
 
     per_file = []
     for pattern, codes in values.get("per-file-ignores", {}).items():
-        per_file.append((pattern, expand_selectors(codes, f"{origin} per-file-ignores")))
+        per_file.append((anchored_pattern(pattern, config.root), expand_selectors(codes, f"{origin} per-file-ignores")))
 
     excludes = tuple(values.get("exclude", DEFAULT_EXCLUDES))
     excludes += tuple(values.get("extend-exclude", []))
@@ -130,3 +144,91 @@ def build_settings(config: FileConfig, overrides: Overrides) -> Settings:
         exclude=excludes,
         per_file_ignores=tuple(per_file),
     )
+
+
+def anchored_pattern(pattern: str, root: Path | None) -> str:
+    """A pattern with a ``/`` is relative to the config's directory; a bare name matches anywhere."""
+    if root is None or "/" not in pattern or pattern.startswith(("/", "*")):
+        return pattern
+    return (root.resolve() / pattern).as_posix()
+
+
+def baseline_path(config: FileConfig) -> Path | None:
+    """The ``baseline`` key, relative to the config file's directory."""
+    value: str | None = config.values.get("baseline")
+    if not value:
+        return None
+    return config.root / value if config.root is not None else Path(value)
+
+
+class ConfigResolver:
+    """Which configuration governs each file: ``--isolated``, ``--config``, or the closest one.
+
+    Lookups are cached per directory, so a tree of thousands of files reads each
+    ``pyproject.toml`` once, and settings are built once per configuration file.
+    """
+
+    def __init__(self, overrides: Overrides, *, config: Path | None = None, isolated: bool = False) -> None:
+        self._overrides = overrides
+        self._fixed: FileConfig | None = None
+        if isolated:
+            self._fixed = FileConfig()
+        elif config is not None:
+            self._fixed = load_config(config)
+        self._by_directory: dict[Path, Path | None] = {}
+        self._configs: dict[Path | None, FileConfig] = {}
+        self._settings: dict[Path | None, Settings] = {}
+
+    def config_for(self, path: Path) -> FileConfig:
+        if self._fixed is not None:
+            return self._fixed
+        directory = path if path.is_dir() else path.parent
+        found = self._lookup(Path(os.path.abspath(directory)))
+        if found not in self._configs:
+            self._configs[found] = load_config(found) if found is not None else FileConfig()
+        return self._configs[found]
+
+    def settings_for(self, path: Path) -> Settings:
+        config = self.config_for(path)
+        if config.path not in self._settings:
+            self._settings[config.path] = build_settings(config, self._overrides)
+        return self._settings[config.path]
+
+    def _lookup(self, directory: Path) -> Path | None:
+        if directory in self._by_directory:
+            return self._by_directory[directory]
+        candidate = directory / "pyproject.toml"
+        if _has_table(candidate):
+            found: Path | None = candidate
+        elif directory.parent != directory:
+            found = self._lookup(directory.parent)
+        else:
+            found = None
+        self._by_directory[directory] = found
+        return found
+
+    def plan(self, paths: list[str], force_exclude: bool) -> list[tuple[Settings, list[str], dict[str, Path]]]:
+        """The files to lint, grouped by the settings that govern them.
+
+        Each path given is walked with the exclusions of its own configuration; a file
+        under a nested configuration is linted with that one, and skipped if that one
+        excludes it (relative to its directory), unless it was named explicitly.
+        """
+        groups: dict[Path | None, tuple[Settings, list[str], dict[str, Path]]] = {}
+        seen: set[Path] = set()
+        for raw in paths:
+            walk_settings = self.settings_for(Path(raw))
+            for found in discover([raw], walk_settings.exclude, force_exclude):
+                if found.path in seen:
+                    continue
+                seen.add(found.path)
+                config = self.config_for(found.path)
+                settings = self.settings_for(found.path)
+                if settings is not walk_settings and (force_exclude or not found.explicit) and config.root is not None:
+                    relative = Path(os.path.relpath(os.path.abspath(found.path), os.path.abspath(config.root)))
+                    if is_excluded(relative, settings.exclude):
+                        continue
+                group = groups.setdefault(config.path, (settings, [], {}))
+                group[1].append(str(found.path))
+                group[2][str(found.path)] = found.root  # where the walk started: the project when no marker
+        return list(groups.values())

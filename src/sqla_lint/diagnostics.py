@@ -47,7 +47,8 @@ class Diagnostic:
     location: Location
     end_location: Location
     fix: Fix | None = None
-    # The first line of the statement that holds the finding: where a `# noqa` goes.
+    # The reported row, where a `# noqa` goes: the first line of the statement that holds
+    # the finding (or the decorator, when that is what is reported).
     statement_row: int = 0
 
     def sort_key(self) -> tuple[str, int, int, str]:

@@ -1,16 +1,28 @@
-"""Rule documentation pages, rendered from each rule class so docs cannot drift from code."""
+"""Rule documentation pages, rendered from each rule class so docs cannot drift from code.
+
+A rule's docstring holds the prose sections and its ``EXAMPLE_FIRES`` /
+``EXAMPLE_SILENT`` snippets (which are also tests) become "Example" and "Use instead".
+The pages are printed by ``sqla-lint rule CODE`` and rendered into ``docs/rules/`` by
+``python -m sqla_lint.docs docs/rules``; a test fails when the files there are stale.
+"""
 
 from __future__ import annotations
 
 import inspect
+import re
+import sys
+from pathlib import Path
 
 from .rules import ALL_RULES, RULES_BY_CODE, Rule
 from .settings import SYNTAX_ERROR_CODE
 
-SYNTAX_ERROR_PAGE = f"""# {SYNTAX_ERROR_CODE} syntax-error
+# ruff's page shape, in this order; "Example" and "Use instead" come from the snippets.
+PAGE_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety", "When to ignore it")
+_HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
 
-A file that cannot be parsed.
-
+SYNTAX_ERROR_NAME = "syntax-error"
+SYNTAX_ERROR_SUMMARY = "A file that cannot be parsed."
+SYNTAX_ERROR_DOC = """
 ## What it does
 Reports a file that libcst cannot parse (a syntax error, an undecodable file, or nesting
 too deep to parse), with the parser's message. The run goes on with the other files.
@@ -31,23 +43,78 @@ def fix_label(rule: type[Rule]) -> str:
     return rule.FIX.value if rule.FIX is not None else "none"
 
 
+def parse_sections(text: str) -> dict[str, str]:
+    """``## Heading`` -> body, for a docstring or a rendered page."""
+    text = inspect.cleandoc(text)
+    matches = list(_HEADING.finditer(text))
+    sections = {}
+    for match, following in zip(matches, [*matches[1:], None]):
+        end = following.start() if following is not None else len(text)
+        sections[match.group(1).strip()] = text[match.end() : end].strip()
+    return sections
+
+
+def section(page: str, heading: str) -> str:
+    return parse_sections(page).get(heading, "")
+
+
+def _code_block(source: str) -> str:
+    return f"```python\n{source.rstrip()}\n```"
+
+
 def rule_page(code: str) -> str:
     """The Markdown page for a rule code (``KeyError`` if there is no such code)."""
     if code == SYNTAX_ERROR_CODE:
-        return SYNTAX_ERROR_PAGE
-    rule = RULES_BY_CODE[code]
-    body = inspect.cleandoc(rule.__doc__ or "")
-    parts = [f"# {rule.CODE} {rule.NAME}", "", rule.SUMMARY, "", body, ""]
-    if rule.EXAMPLE_FIRES:
-        parts += ["## Example", "", "```python", rule.EXAMPLE_FIRES.rstrip(), "```", ""]
-    if rule.EXAMPLE_SILENT:
-        parts += ["## Use instead", "", "```python", rule.EXAMPLE_SILENT.rstrip(), "```", ""]
-    parts += [f"Fix applicability: **{fix_label(rule)}**.", ""]
+        name, summary, doc, fix = SYNTAX_ERROR_NAME, SYNTAX_ERROR_SUMMARY, SYNTAX_ERROR_DOC, "none"
+        fires = silent = ""
+    else:
+        rule = RULES_BY_CODE[code]
+        name, summary, doc, fix = rule.NAME, rule.SUMMARY, rule.__doc__ or "", fix_label(rule)
+        fires, silent = rule.EXAMPLE_FIRES, rule.EXAMPLE_SILENT
+    sections = parse_sections(doc)
+    if fires:
+        sections["Example"] = _code_block(fires)
+    if silent:
+        sections["Use instead"] = _code_block(silent)
+    parts = [f"# {code} {name}", "", summary, ""]
+    for heading in (*PAGE_SECTIONS, *(h for h in sections if h not in PAGE_SECTIONS)):
+        if heading in sections:
+            parts += [f"## {heading}", "", sections[heading], ""]
+    parts += [f"Fix applicability: **{fix}**.", ""]
     return "\n".join(parts)
 
 
 def rules_table() -> list[tuple[str, str, str, str]]:
     """``(code, name, fix, summary)`` for every rule, in code order."""
-    rows = [(SYNTAX_ERROR_CODE, "syntax-error", "none", "A file that cannot be parsed.")]
+    rows = [(SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, "none", SYNTAX_ERROR_SUMMARY)]
     rows += [(r.CODE, r.NAME, fix_label(r), r.SUMMARY) for r in ALL_RULES]
     return rows
+
+
+def index_page() -> str:
+    lines = ["# Rules", "", "Generated from the rule classes by `python -m sqla_lint.docs docs/rules`; do not edit.", ""]
+    lines += ["| code | name | fix | what it finds |", "|---|---|---|---|"]
+    lines += [f"| [{code}]({code}.md) | {name} | {fix} | {summary} |" for code, name, fix, summary in rules_table()]
+    return "\n".join(lines) + "\n"
+
+
+def rendered_pages() -> dict[str, str]:
+    """File name -> contents for everything in ``docs/rules/``."""
+    pages = {f"{code}.md": rule_page(code) for code, *_ in rules_table()}
+    pages["README.md"] = index_page()
+    return pages
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m sqla_lint.docs DIRECTORY\n")
+        return 2
+    directory = Path(argv[0])
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered_pages().items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

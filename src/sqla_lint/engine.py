@@ -6,7 +6,6 @@ that have findings. A file that does not parse is a finding (SQA001), never an e
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .diagnostics import Diagnostic, FileResult, Location
+from .noqa import apply_noqa
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .semantic import ModuleModel
 from .semantic.model import module_name_for
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 # Everything the rules know originates in one of these packages or a configured factory;
 # a file that mentions none of them cannot produce a rule finding.
 _RELEVANT_WORDS = (b"sqlalchemy", b"sqlmodel", b"psycopg_pool", b"asyncpg", b"aiopg")
-_NOQA = re.compile(rb"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:[\s,]+[A-Z]+[0-9]*)*))?", re.IGNORECASE)
-_FILE_NOQA = re.compile(rb"#\s*sqla-lint:\s*noqa(?::\s*(?P<codes>[A-Z0-9,\s]+))?", re.IGNORECASE)
 
 
 @lru_cache(maxsize=64)
@@ -81,7 +79,7 @@ def lint_source(
         return FileResult(path)
     diagnostics = _to_diagnostics(model, findings, path)
     if settings.respect_noqa:
-        diagnostics = _apply_noqa(diagnostics, data)
+        diagnostics = apply_noqa(diagnostics, data)
     return FileResult(path, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
 
 
@@ -99,8 +97,9 @@ def _enabled_for_path(settings: Settings, path: str) -> tuple[str, ...]:
         from fnmatch import fnmatch
 
         posix = Path(path).as_posix()
+        absolute = Path(path).resolve().as_posix()  # patterns from a config are anchored at its directory
         for pattern, codes in settings.per_file_ignores:
-            if fnmatch(posix, pattern) or fnmatch(Path(path).name, pattern) or fnmatch(posix, f"*/{pattern}"):
+            if fnmatch(absolute, pattern) or fnmatch(posix, pattern) or fnmatch(Path(path).name, pattern) or fnmatch(posix, f"*/{pattern}"):
                 ignored |= codes
     return tuple(code for code in settings.enabled_rules if code not in ignored)
 
@@ -115,15 +114,18 @@ def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], pat
             continue
         seen.add(key)
         span = positions[finding.node]
-        statement_row = positions[model.tree.statement_of(finding.node)].start.line
+        statement = positions[model.tree.statement_of(finding.node)].start
+        # Report on the line where a user would put `# noqa`: the statement's first line,
+        # unless the node starts even earlier (a decorator, for SQA402).
+        start = span.start if span.start.line <= statement.line else statement
         diagnostics.append(
             Diagnostic(
                 code=code,
                 message=finding.message,
                 path=path,
-                location=Location(span.start.line, span.start.column + 1),
+                location=Location(start.line, start.column + 1),
                 end_location=Location(span.end.line, span.end.column + 1),
-                statement_row=statement_row,
+                statement_row=start.line,
             )
         )
     return diagnostics
@@ -159,29 +161,3 @@ def _check_syntax_only(data: bytes, path: str, settings: Settings) -> tuple[Diag
     except RecursionError:
         return _syntax_error(path, 1, 1, "file is nested too deeply to parse", settings)
     return ()
-
-
-def _apply_noqa(diagnostics: list[Diagnostic], data: bytes) -> list[Diagnostic]:
-    """Drop findings suppressed by ``# noqa[: CODES]`` or file-level ``# sqla-lint: noqa``."""
-    file_level = _FILE_NOQA.search(data)
-    lines = data.splitlines()
-    kept = []
-    for diagnostic in diagnostics:
-        if file_level is not None and _codes_match(file_level.group("codes"), diagnostic.code):
-            continue
-        rows = {diagnostic.location.row, diagnostic.statement_row}
-        suppressed = False
-        for row in rows:
-            if 0 < row <= len(lines):
-                match = _NOQA.search(lines[row - 1])
-                if match is not None and _codes_match(match.group("codes"), diagnostic.code):
-                    suppressed = True
-        if not suppressed:
-            kept.append(diagnostic)
-    return kept
-
-
-def _codes_match(codes: bytes | None, code: str) -> bool:
-    if codes is None:
-        return True
-    return any(code.startswith(part.decode().upper()) for part in re.split(rb"[\s,]+", codes.strip()) if part)

@@ -3,6 +3,10 @@
 As in flake8-async, the plugin accepts ``tree`` only so flake8 runs it once per file; it
 parses ``"".join(lines)`` with libcst and never rereads the file, so stdin works.
 flake8 owns ``noqa``, ``--select`` and ``--ignore``; autofix is a CLI-only feature.
+
+The rule knobs (``session-factories``, ``engine-factories``, ``called-once``) are also read from the
+``[tool.sqla-lint]`` table that governs each file, exactly as the CLI finds it, and added
+to flake8's ``--sqla-*`` options, so a team writes them once and both front ends agree.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .config import ConfigResolver, Overrides
 from .engine import lint_source
 from .semantic import FactoryConfig
 from .semantic.index import ProjectIndex, build_index, find_project_root
@@ -39,10 +44,15 @@ class SqlaLintPlugin:
     version = __version__
 
     settings = Settings(respect_noqa=False)
+    _resolver = ConfigResolver(Overrides())
+    _by_config: dict[Path | None, Settings] = {}
 
     def __init__(self, tree: ast.AST, lines: list[str], filename: str = "stdin") -> None:
         self._lines = lines
         self._filename = filename
+        # Resolved here, not in run(): flake8 reports an exception raised while the plugin
+        # is constructed as one clear "failed during execution" line, not a traceback.
+        self._settings = self.settings_for(filename)
 
     @classmethod
     def add_options(cls, option_manager: Any) -> None:
@@ -67,10 +77,27 @@ class SqlaLintPlugin:
             called_once=frozenset(options.sqla_called_once or ()),
         )
         cls.settings = replace(cls.settings, factories=factories)
+        cls._by_config = {}
+
+    @classmethod
+    def settings_for(cls, filename: str) -> Settings:
+        """flake8's options plus the knobs of the ``[tool.sqla-lint]`` governing ``filename``."""
+        config = cls._resolver.config_for(Path.cwd() if filename in ("stdin", "-") else Path(filename))
+        if config.path not in cls._by_config:
+            ours = cls._resolver.settings_for(config.path or Path.cwd()).factories
+            mine = cls.settings.factories
+            factories = FactoryConfig(
+                session_factories=mine.session_factories | ours.session_factories,
+                engine_factories=mine.engine_factories | ours.engine_factories,
+                called_once=mine.called_once | ours.called_once,
+            )
+            cls._by_config[config.path] = replace(cls.settings, factories=factories)
+        return cls._by_config[config.path]
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:
-        index = _index_for(self._filename, self.settings) if self.settings.project_index else None
-        result = lint_source("".join(self._lines), self._filename, self.settings, index)
+        settings = self._settings
+        index = _index_for(self._filename, settings) if settings.project_index else None
+        result = lint_source("".join(self._lines), self._filename, settings, index)
         for diagnostic in result.diagnostics:
             yield (
                 diagnostic.location.row,
