@@ -93,6 +93,75 @@ _ANNOTATION_KINDS: dict[tuple[str, str], Kind] = {
 # Engine methods that check a connection out of the pool.
 CONNECTION_METHODS = frozenset({"connect", "begin", "raw_connection"})
 
+# How to give back, at shutdown, what each factory made: statements with ``{}`` for the
+# name or attribute that holds it. Sync engines and pools are not awaited (``await None``
+# would raise); aiopg closes synchronously and then waits.
+_SHUTDOWN_STATEMENTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sqlalchemy", "create_engine"): ("{}.dispose()",),
+    ("sqlalchemy", "engine_from_config"): ("{}.dispose()",),
+    ("sqlmodel", "create_engine"): ("{}.dispose()",),
+    ("sqlalchemy", "create_async_engine"): ("await {}.dispose()",),
+    ("sqlalchemy", "async_engine_from_config"): ("await {}.dispose()",),
+    ("psycopg_pool", "ConnectionPool"): ("{}.close()",),
+    ("psycopg_pool", "NullConnectionPool"): ("{}.close()",),
+    ("psycopg_pool", "AsyncConnectionPool"): ("await {}.close()",),
+    ("psycopg_pool", "AsyncNullConnectionPool"): ("await {}.close()",),
+    ("asyncpg", "create_pool"): ("await {}.close()",),
+    ("aiopg", "create_pool"): ("{}.close()", "await {}.wait_closed()"),
+}
+_EXACT_SHUTDOWN_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "aiopg.sa.create_engine": ("{}.close()", "await {}.wait_closed()"),
+    "aiopg.sa.engine.create_engine": ("{}.close()", "await {}.wait_closed()"),
+}
+
+# Calls that keep their arguments to run or use later: a resource handed to one may be
+# used after the block that opened it has closed it.
+DEFERRING_CALLS = frozenset(
+    {
+        "submit",
+        "create_task",
+        "ensure_future",
+        "run_in_executor",
+        "run_coroutine_threadsafe",
+        "call_soon",
+        "call_soon_threadsafe",
+        "call_later",
+        "call_at",
+        "add_task",
+        "start_soon",
+        "spawn",
+        "apply_async",
+        "delay",
+        "partial",
+        "add_done_callback",
+    }
+)
+
+# Calls whose result no longer needs the session or connection it was read from: rows,
+# scalars and instances, as opposed to a lazy Result, Query or cursor.
+MATERIALIZING_METHODS = frozenset(
+    {
+        "all",
+        "first",
+        "one",
+        "one_or_none",
+        "scalar",
+        "scalar_one",
+        "scalar_one_or_none",
+        "get",
+        "get_one",
+        "count",
+        "fetchall",
+        "fetchone",
+        "fetchmany",
+        "keys",
+        "merge",
+    }
+)
+MATERIALIZING_BUILTINS = frozenset(
+    {"list", "tuple", "set", "frozenset", "dict", "sorted", "len", "sum", "min", "max", "any", "all", "bool", "int", "float", "str"}
+)
+
 # Decorators that memoise a function's result for the life of the process.
 _CACHE_DECORATORS: dict[tuple[str, str], bool] = {
     ("functools", "lru_cache"): True,
@@ -161,6 +230,16 @@ def call_result_kind(qualified_name: str) -> Kind | None:
     if "." not in qualified_name:
         return None
     return _CALL_RESULTS.get(_root_and_leaf(qualified_name))
+
+
+def shutdown_statements(qualified_name: str) -> tuple[str, ...] | None:
+    """How to give back what calling ``qualified_name`` made, or None if it is not known."""
+    exact = _EXACT_SHUTDOWN_STATEMENTS.get(qualified_name)
+    if exact is not None:
+        return exact
+    if "." not in qualified_name:
+        return None
+    return _SHUTDOWN_STATEMENTS.get(_root_and_leaf(qualified_name))
 
 
 def annotation_kind(qualified_name: str) -> Kind | None:
