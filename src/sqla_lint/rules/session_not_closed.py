@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Applicability
 from .base import Finding, Rule, RuleContext, leak_message
+from .rewrites import with_rewrite
 
 
 class SessionNotClosed(Rule):
@@ -62,4 +63,5 @@ def count_users():
             ownership = context.ownership_of(creation)
             if ownership.leaks:
                 noun = "AsyncSession" if creation.kind.is_async else "Session"
-                yield Finding(creation.call, leak_message(context, creation, ownership, noun))
+                fix = with_rewrite(context.model, creation, keep_await=True)
+                yield Finding(creation.call, leak_message(context, creation, ownership, noun), fix)
