@@ -1,7 +1,8 @@
 """Runs one file through the rules: parse once, model once, every enabled rule, positions last.
 
 Positions cost a full code-generation pass in libcst, so they are resolved only for files
-that have findings. A file that does not parse is a finding (SQA001), never an exception.
+that have findings; so are fixes, which regenerate the module once per rewrite. A file
+that does not parse is a finding (SQA001), never an exception.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .diagnostics import Diagnostic, FileResult, Location
+from .diagnostics import Diagnostic, FileResult, Fix, Location
+from .edits import decode, edits_between, rewritten
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
+from .rules.base import Rewrite
 from .semantic import ModuleModel
 from .settings import SYNTAX_ERROR_CODE, Settings
 
@@ -75,7 +78,7 @@ def lint_source(source: bytes | str, path: str, settings: Settings) -> FileResul
         return FileResult(path, _syntax_error(path, 1, 1, "file is nested too deeply to analyse", settings))
     if not findings:
         return FileResult(path)
-    diagnostics = _to_diagnostics(model, findings, path)
+    diagnostics = _to_diagnostics(model, findings, path, _Fixes(model.module, data))
     if settings.respect_noqa:
         diagnostics = _apply_noqa(diagnostics, data)
     return FileResult(path, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
@@ -101,7 +104,9 @@ def _enabled_for_path(settings: Settings, path: str) -> tuple[str, ...]:
     return tuple(code for code in settings.enabled_rules if code not in ignored)
 
 
-def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], path: str) -> list[Diagnostic]:
+def _to_diagnostics(
+    model: ModuleModel, findings: list[tuple[str, Finding]], path: str, fixes: _Fixes
+) -> list[Diagnostic]:
     positions = MetadataWrapper(model.module, unsafe_skip_copy=True).resolve(PositionProvider)
     diagnostics = []
     seen: set[tuple[str, int]] = set()
@@ -119,10 +124,43 @@ def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], pat
                 path=path,
                 location=Location(span.start.line, span.start.column + 1),
                 end_location=Location(span.end.line, span.end.column + 1),
+                fix=fixes.fix_for(finding.fix) if finding.fix is not None else None,
                 statement_row=statement_row,
             )
         )
     return diagnostics
+
+
+class _Fixes:
+    """Turns rules' rewrites into text edits for one file, each rewrite once.
+
+    Edits are only offered where libcst reproduces the file exactly; otherwise a fix
+    could change bytes it never meant to touch."""
+
+    def __init__(self, module: cst.Module, data: bytes) -> None:
+        self.module = module
+        self.data = data
+        self._original: str | None = None
+        self._made: dict[int, Fix | None] = {}
+
+    def fix_for(self, rewrite: Rewrite) -> Fix | None:
+        if id(rewrite) not in self._made:
+            original = self._original_text()
+            fix = None
+            if original:
+                edits = edits_between(original, rewritten(self.module, dict(rewrite.replacements)))
+                fix = Fix(rewrite.applicability, rewrite.message, edits) if edits else None
+            self._made[id(rewrite)] = fix
+        return self._made[id(rewrite)]
+
+    def _original_text(self) -> str:
+        if self._original is None:
+            try:
+                text = decode(self.data)[0]
+            except (SyntaxError, UnicodeDecodeError, LookupError):
+                text = None
+            self._original = text if text is not None and self.module.code == text else ""
+        return self._original
 
 
 def _syntax_error(path: str, row: int, column: int, message: str, settings: Settings) -> tuple[Diagnostic, ...]:
