@@ -1,8 +1,9 @@
 """The ``sqla-lint`` command: a thin layer over :mod:`sqla_lint.api`, with ruff's exit codes.
 
-Exit 0: no findings. Exit 1: findings. Exit 2: bad arguments, bad configuration, a path
-that does not exist, or an internal error, always as one line on stderr, never a
-traceback.
+Exit 0: no findings (or, with ``--fix``, every finding fixed). Exit 1: findings. Exit 2:
+bad arguments, bad configuration, a path that does not exist, or an internal error,
+always as one line on stderr, never a traceback. With ``--diff``, exit 1 means there is
+a diff.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .api import lint_paths, lint_source
+from .api import fix_paths, fix_source, lint_paths, lint_source
 from .config import FileConfig, Overrides, build_settings, find_config, load_config
 from .diagnostics import Diagnostic, FileResult
 from .discovery import PathError
+from .fixer import FileFix, applies
+from .rules import RULES_BY_CODE
 from .docs import rule_page, rules_table
 from .output import FORMATS, RenderContext
-from .settings import ALL_CODES, ConfigError
+from .settings import ALL_CODES, ConfigError, Settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -62,6 +65,11 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--stdin-filename", metavar="PATH", help="the path to report for source read from stdin")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
+    check.add_argument("--fix", action="store_true", help="apply safe fixes, then report what remains")
+    check.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes (with --fix or --diff)")
+    check.add_argument("--diff", action="store_true", help="print the fixes as unified diffs and write nothing; exit 1 if there is a diff")
+    check.add_argument("--show-fixes", action="store_true", help="with --fix, list what was fixed")
+    check.add_argument("--exit-non-zero-on-fix", action="store_true", help="with --fix, exit 1 if anything was fixed, even when nothing remains")
 
     rule = commands.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE")
@@ -146,6 +154,8 @@ def _check(args: argparse.Namespace) -> int:
     output_format = args.output_format or "concise"
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
+    if args.fix or args.diff:
+        return _fix(args, paths, settings, output_format)
 
     sources: dict[str, bytes] = {}
     results: list[FileResult] = []
@@ -175,10 +185,126 @@ def _check(args: argparse.Namespace) -> int:
     if output_format == "concise" and diagnostics:
         count = len(diagnostics)
         sys.stdout.write(f"Found {count} error{'s' if count != 1 else ''}.\n")
+        _fixable_hint(diagnostics, args.unsafe_fixes)
     sys.stdout.flush()
     if args.exit_zero:
         return EXIT_CLEAN
     return EXIT_FINDINGS if diagnostics or errors else EXIT_CLEAN
+
+
+def _errors(count: int) -> str:
+    return f"{count} error{'s' if count != 1 else ''}"
+
+
+def _fixable_hint(diagnostics: list[Diagnostic], unsafe: bool, *, fixing: bool = False) -> None:
+    """Where fixes exist, say how to apply them (on stderr, so stdout stays the report)."""
+    fixes = [d.fix for d in diagnostics if d.fix is not None]
+    fixable = sum(applies(fix, unsafe) for fix in fixes)
+    hidden = len(fixes) - fixable
+    if fixable and not fixing:
+        option = "`--fix --unsafe-fixes`" if any(not applies(fix, False) for fix in fixes) else "`--fix`"
+        sys.stderr.write(f"[*] {fixable} fixable with the {option} option.\n")
+    if hidden:
+        sys.stderr.write(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)\n")
+
+
+def _fix(args: argparse.Namespace, paths: list[str], settings: Settings, output_format: str) -> int:
+    """``--fix`` writes fixed files and reports what remains; ``--diff`` prints diffs and writes nothing."""
+    from_stdin = paths == ["-"]
+    if from_stdin:
+        name = args.stdin_filename or "-"
+        data = sys.stdin.buffer.read()
+        fixed_source = fix_source(data, name, settings, unsafe=args.unsafe_fixes)
+        changed = fixed_source.source != data
+        outcomes = [
+            FileFix(
+                name,
+                fixed_source.result,
+                fixed_source.fixed,
+                data if changed else None,
+                fixed_source.source if changed else None,
+                fixed_source.error,
+            )
+        ]
+    else:
+        outcomes = list(
+            fix_paths(
+                paths, settings, unsafe=args.unsafe_fixes, write=not args.diff, force_exclude=args.force_exclude, jobs=args.jobs
+            )
+        )
+    failed = False
+    for outcome in outcomes:
+        error = outcome.result.error or outcome.error
+        if error:
+            sys.stderr.write(f"sqla-lint: error: {outcome.path}: {error}\n")
+            failed = True
+    fixed = sum(len(outcome.fixed) for outcome in outcomes)
+    if args.diff:
+        for outcome in outcomes:
+            if outcome.original is not None and outcome.source is not None:
+                sys.stdout.write(_unified_diff(outcome))
+        sys.stdout.flush()
+        sys.stderr.write(f"Would fix {_errors(fixed)}.\n" if fixed else "No errors would be fixed.\n")
+        has_diff = any(outcome.source is not None for outcome in outcomes)
+        return EXIT_FINDINGS if has_diff or failed else EXIT_CLEAN
+
+    # Fixing stdin prints the fixed source (as editors expect), so the report goes to stderr.
+    report = sys.stderr if from_stdin else sys.stdout
+    if from_stdin:
+        sys.stdout.buffer.write(fixed_source.source)
+        sys.stdout.flush()
+    remaining = sorted((d for outcome in outcomes for d in outcome.result.diagnostics), key=Diagnostic.sort_key)
+    sources = {outcome.path: outcome.source for outcome in outcomes if outcome.source is not None}
+    if output_format == "full":
+        for diagnostic in remaining:
+            if diagnostic.path not in sources:
+                try:
+                    sources[diagnostic.path] = Path(diagnostic.path).read_bytes()
+                except OSError:
+                    pass
+    FORMATS[output_format](remaining, report, RenderContext(sources))
+    if output_format in ("concise", "full"):
+        if fixed:
+            report.write(f"Found {_errors(fixed + len(remaining))} ({fixed} fixed, {len(remaining)} remaining).\n")
+        elif remaining:
+            report.write(f"Found {_errors(len(remaining))}.\n")
+        if args.show_fixes and fixed:
+            report.write(_fix_summary(outcomes))
+        _fixable_hint(remaining, args.unsafe_fixes, fixing=True)
+    report.flush()
+    if args.exit_zero:
+        return EXIT_CLEAN
+    if remaining or failed or (args.exit_non_zero_on_fix and fixed):
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _unified_diff(outcome: FileFix) -> str:
+    import difflib
+
+    from .edits import decode
+
+    assert outcome.original is not None and outcome.source is not None
+    before, after = decode(outcome.original)[0], decode(outcome.source)[0]
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=outcome.path, tofile=outcome.path
+    )
+    return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _fix_summary(outcomes: list[FileFix]) -> str:
+    """ruff's ``--show-fixes`` block: per file, how many findings of each rule were fixed."""
+    from collections import Counter
+
+    fixed = sum(len(outcome.fixed) for outcome in outcomes)
+    lines = [f"Fixed {_errors(fixed)}:"]
+    for outcome in sorted(outcomes, key=lambda o: o.path):
+        if not outcome.fixed:
+            continue
+        lines.append(f"- {outcome.path}:")
+        for code, count in sorted(Counter(outcome.fixed).items()):
+            lines.append(f"    {count} × {code} ({RULES_BY_CODE[code].NAME})")
+    return "\n".join(lines) + "\n"
 
 
 __all__ = ["ALL_CODES", "main"]
