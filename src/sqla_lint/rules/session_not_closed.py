@@ -30,7 +30,11 @@ class SessionNotClosed(Rule):
 
     ## Fix safety
     Safe where the session is a local whose uses all follow it in the same block: it is
-    rewritten to `with` / `async with`.
+    rewritten to `with` / `async with` around those statements, and a trailing `close()`
+    is removed. No fix is offered where something tied to the session outlives the block:
+    a lazy `Result` or `Query` returned or stored, an object or task it is handed to, an
+    alias, or a closure. Objects loaded by the session and returned are detached when the
+    block closes it; attributes not yet loaded can no longer be lazy-loaded.
     """
 
     CODE = "SQA401"
