@@ -78,7 +78,9 @@ def without_trailing_close(suite: cst.BaseSuite) -> cst.BaseSuite:
     the last statement, or the end of a trailing ``try``'s ``finally``. A ``finally`` left
     empty goes; a ``try`` left with neither ``except`` nor ``finally`` is unwrapped."""
     dropped, orphans = _drop_last(suite)
-    if orphans and isinstance(dropped, cst.IndentedBlock):
+    if isinstance(dropped, cst.IndentedBlock) and not dropped.body:
+        dropped = dropped.with_changes(body=[cst.SimpleStatementLine([cst.Pass()], leading_lines=orphans)])
+    elif orphans and isinstance(dropped, cst.IndentedBlock):
         dropped = dropped.with_changes(footer=[*orphans, *dropped.footer])
     return dropped
 
