@@ -60,16 +60,27 @@ def test_one_finally_disposing_two_pools_counts_for_both_findings():
     assert outcome.source.count(b"finally:") == 1
 
 
-@pytest.mark.parametrize(
-    "source",
-    [LEAK.replace("\n", "\r"), LEAK.replace("def f", "\x0cdef f")],
-    ids=["lone-CR-line-breaks", "form-feed-before-code"],
-)
-def test_no_fix_where_libcst_does_not_reproduce_the_file(source: str):
-    assert cst.parse_module(source.encode()).code != source  # libcst drops the final CR / the form feed
+def test_no_fix_where_libcst_does_not_reproduce_the_statement():
+    source = LEAK.replace("    return", "\x0c    return")  # libcst copies the form feed onto every line
+    assert cst.parse_module(source.encode()).code != source
     diagnostics = lint_source(source.encode(), "f.py", Settings()).diagnostics
     assert [d.code for d in diagnostics] == ["SQA401"]
     assert diagnostics[0].fix is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [LEAK.replace("\n", "\r"), LEAK.rstrip("\n")],
+    ids=["lone-CR-line-breaks", "no-final-newline"],
+)
+def test_fix_where_only_the_module_is_not_reproduced(source: str):
+    """libcst drops a final lone CR, and renders a last line without newline with one;
+    the function fixed is reproduced exactly, so it is fixed and every other byte kept."""
+    outcome = fix_source(source.encode(), "f.py", Settings())
+    assert outcome.fixed == ("SQA401",)
+    newline = "\r" if "\r" in source else "\n"
+    fixed_function = f"    with Session(engine) as s:{newline}        return s.query(1).all()"
+    assert outcome.source.decode() == source.replace(f"    s = Session(engine){newline}    return s.query(1).all()", fixed_function)
 
 
 def test_a_pass_that_would_not_compile_is_undone(monkeypatch):
