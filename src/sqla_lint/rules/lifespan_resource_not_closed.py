@@ -6,12 +6,12 @@ import libcst as cst
 
 from ..diagnostics import Applicability
 from ..semantic import Creation, Kind, ModuleModel, Outcome
-from ..semantic.blocks import binding_of, yield_after
+from ..semantic.blocks import Binding, binding_of, guarding_try, yield_after
 from ..semantic.names import last_segment
 from ..semantic.symbols import closers_for, shutdown_statements
 from ..semantic.tree import FunctionNode
 from .base import Finding, Rewrite, Rule, RuleContext
-from .rewrites import guard_with_finally
+from .rewrites import extend_finally, guard_with_finally
 
 _GIVEN_BACK = frozenset(
     {
@@ -55,8 +55,10 @@ class LifespanResourceNotClosed(Rule):
     `dispose()` (async engines) or `close()` (async pools) on the name or attribute the
     resource was stored in. Sync engines and pools are disposed or closed without
     `await`; aiopg pools are closed, then awaited with `wait_closed()`. Several resources
-    of one lifespan share one `finally`, last created first. No fix is offered for startup
-    hooks (there is no `yield` to guard) or where the lifespan has more than one `yield`.
+    of one lifespan share one `finally`, last created first. Where the `yield` already sits
+    in a `try` whose `finally` gives back something else, the cleanup is appended to that
+    `finally`. No fix is offered for startup hooks (there is no `yield` to guard) or where
+    the lifespan has more than one `yield`.
     """
 
     CODE = "SQA502"
@@ -144,6 +146,7 @@ def _shutdown_fixes(model: ModuleModel, leaked: list[Creation]) -> dict[cst.Call
     for function, creations in by_function.items():
         asynchronous = isinstance(function, cst.FunctionDef) and function.asynchronous is not None
         guarded: list[tuple[Creation, str, tuple[str, ...]]] = []
+        bindings: list[Binding] = []
         yield_line: cst.SimpleStatementLine | None = None
         for creation in creations:
             binding = binding_of(model, creation.call)
@@ -156,6 +159,7 @@ def _shutdown_fixes(model: ModuleModel, leaked: list[Creation]) -> dict[cst.Call
             if line is None:
                 continue
             yield_line = line
+            bindings.append(binding)
             guarded.append((creation, model.source_of(binding.target), statements))
         if yield_line is None:
             continue
@@ -171,10 +175,14 @@ def _shutdown_fixes(model: ModuleModel, leaked: list[Creation]) -> dict[cst.Call
         except cst.ParserSyntaxError:  # a holder written over several lines
             continue
         holders = ", ".join(f"`{holder}`" for _, holder, _ in guarded)
-        rewrite = Rewrite(
-            f"Give back {holders} in a `finally` around the `yield`",
-            guard_with_finally(yield_line, block, cleanup),
-        )
+        existing = {guarding_try(model, yield_line, binding) for binding in bindings}
+        if len(existing) == 1 and (statement := existing.pop()) is not None:
+            rewrite = Rewrite(f"Give back {holders} in the `finally` around the `yield`", extend_finally(statement, cleanup))
+        else:
+            rewrite = Rewrite(
+                f"Give back {holders} in a `finally` around the `yield`",
+                guard_with_finally(yield_line, block, cleanup),
+            )
         for creation, _, _ in guarded:
             fixes[creation.call] = rewrite
     return fixes

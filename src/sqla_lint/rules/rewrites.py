@@ -95,6 +95,17 @@ def guard_with_finally(line: cst.SimpleStatementLine, block: cst.IndentedBlock, 
     return ((line, guarded),)
 
 
+def extend_finally(statement: cst.Try, cleanup: Sequence[cst.BaseStatement]) -> Replacements:
+    """``cleanup`` appended to the ``finally`` of ``statement``: after the cleanup already
+    there, so a failing new step cannot skip it."""
+    assert statement.finalbody is not None
+    body = statement.finalbody.body
+    if isinstance(body, cst.SimpleStatementSuite):
+        body = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=body.body, trailing_whitespace=body.trailing_whitespace)])
+    assert isinstance(body, cst.IndentedBlock)
+    return ((statement.finalbody.body, body.with_changes(body=[*body.body, *cleanup])),)
+
+
 def _drop_last(suite: cst.BaseSuite) -> tuple[cst.BaseSuite, list[cst.EmptyLine]]:
     """``suite`` without its trailing close, and the comments that removal orphaned."""
     if isinstance(suite, cst.SimpleStatementSuite):

@@ -125,6 +125,21 @@ def yield_after(model: ModuleModel, binding: Binding, function: FunctionNode) ->
     return line if _within(tree, block.body[index + 1 :], line) else None
 
 
+def guarding_try(model: ModuleModel, line: cst.SimpleStatementLine, binding: Binding) -> cst.Try | None:
+    """The ``try`` with a ``finally`` whose body holds ``line`` directly, when that ``try``
+    runs only after ``binding``, so its ``finally`` never meets an unbound name."""
+    tree = model.tree
+    body = tree.parent.get(line)
+    statement = tree.parent.get(body) if body is not None else None
+    if not (isinstance(statement, cst.Try) and statement.body is body and statement.finalbody is not None):
+        return None
+    block = tree.parent.get(binding.line)
+    if not isinstance(block, cst.IndentedBlock):
+        return None
+    index = next(i for i, later in enumerate(block.body) if later is binding.line)
+    return statement if _within(tree, block.body[index + 1 :], statement) else None
+
+
 def close_call(statement: cst.CSTNode, name: str) -> cst.BaseExpression | None:
     """The ``name.close()`` or ``await name.close()`` expression that ``statement`` is, if any."""
     if not isinstance(statement, cst.Expr):
