@@ -175,12 +175,7 @@ def _check(args: argparse.Namespace) -> int:
     for result in errors:
         sys.stderr.write(f"sqla-lint: error: {result.path}: {result.error}\n")
     if output_format == "full":
-        for diagnostic in diagnostics:
-            if diagnostic.path not in sources:
-                try:
-                    sources[diagnostic.path] = Path(diagnostic.path).read_bytes()
-                except OSError:
-                    pass
+        _read_sources(diagnostics, sources)
     FORMATS[output_format](diagnostics, sys.stdout, RenderContext(sources))
     if output_format == "concise" and diagnostics:
         count = len(diagnostics)
@@ -190,6 +185,16 @@ def _check(args: argparse.Namespace) -> int:
     if args.exit_zero:
         return EXIT_CLEAN
     return EXIT_FINDINGS if diagnostics or errors else EXIT_CLEAN
+
+
+def _read_sources(diagnostics: list[Diagnostic], sources: dict[str, bytes]) -> None:
+    """Add the contents of each file the diagnostics are in, for excerpts."""
+    for diagnostic in diagnostics:
+        if diagnostic.path not in sources:
+            try:
+                sources[diagnostic.path] = Path(diagnostic.path).read_bytes()
+            except OSError:
+                pass
 
 
 def _errors(count: int) -> str:
@@ -215,17 +220,7 @@ def _fix(args: argparse.Namespace, paths: list[str], settings: Settings, output_
         name = args.stdin_filename or "-"
         data = sys.stdin.buffer.read()
         fixed_source = fix_source(data, name, settings, unsafe=args.unsafe_fixes)
-        changed = fixed_source.source != data
-        outcomes = [
-            FileFix(
-                name,
-                fixed_source.result,
-                fixed_source.fixed,
-                data if changed else None,
-                fixed_source.source if changed else None,
-                fixed_source.error,
-            )
-        ]
+        outcomes = [FileFix.of(name, data, fixed_source)]
     else:
         outcomes = list(
             fix_paths(
@@ -256,12 +251,7 @@ def _fix(args: argparse.Namespace, paths: list[str], settings: Settings, output_
     remaining = sorted((d for outcome in outcomes for d in outcome.result.diagnostics), key=Diagnostic.sort_key)
     sources = {outcome.path: outcome.source for outcome in outcomes if outcome.source is not None}
     if output_format == "full":
-        for diagnostic in remaining:
-            if diagnostic.path not in sources:
-                try:
-                    sources[diagnostic.path] = Path(diagnostic.path).read_bytes()
-                except OSError:
-                    pass
+        _read_sources(remaining, sources)
     FORMATS[output_format](remaining, report, RenderContext(sources))
     if output_format in ("concise", "full"):
         if fixed:

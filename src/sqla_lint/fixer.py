@@ -52,6 +52,12 @@ class FileFix:
     source: bytes | None = None
     error: str | None = None
 
+    @classmethod
+    def of(cls, path: str, original: bytes, outcome: FixedSource) -> FileFix:
+        if outcome.source == original:
+            return cls(path, outcome.result, outcome.fixed, error=outcome.error)
+        return cls(path, outcome.result, outcome.fixed, original, outcome.source, outcome.error)
+
 
 class WriteError(Exception):
     """The fixed file could not be written; the message says why."""
@@ -138,14 +144,12 @@ def fix_file(path: Path, settings: Settings, *, unsafe: bool = False, write: boo
     except OSError as error:
         return FileFix(str(path), FileResult(str(path), error=f"cannot read file: {error.strerror or error}"))
     outcome = fix_source(data, str(path), settings, unsafe=unsafe)
-    if outcome.source == data:
-        return FileFix(str(path), outcome.result, outcome.fixed, error=outcome.error)
-    if write:
+    if write and outcome.source != data:
         try:
             write_atomically(path, outcome.source, expected=data)
         except WriteError as error:
             return FileFix(str(path), lint_source(data, str(path), settings), error=str(error))
-    return FileFix(str(path), outcome.result, outcome.fixed, data, outcome.source, outcome.error)
+    return FileFix.of(str(path), data, outcome)
 
 
 def write_atomically(path: Path, data: bytes, *, expected: bytes) -> None:

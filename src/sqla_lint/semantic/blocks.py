@@ -90,10 +90,9 @@ def local_tail(model: ModuleModel, call: cst.Call) -> LocalTail | None:
     if name in tree.globals_declared.get(function, ()) or name in tree.nonlocals_declared.get(function, ()):
         return None
     block = tree.parent.get(binding.line)
-    if not isinstance(block, cst.IndentedBlock):
+    following = _statements_after(tree, binding)
+    if not isinstance(block, cst.IndentedBlock) or following is None:
         return None
-    index = next(i for i, statement in enumerate(block.body) if statement is binding.line)
-    following = tuple(block.body[index + 1 :])
     references = [ref for ref in tree.names_in.get(function, {}).get(name, ()) if ref is not binding.target]
     if not following or not all(_within(tree, following, ref) for ref in references):
         return None
@@ -118,11 +117,7 @@ def yield_after(model: ModuleModel, binding: Binding, function: FunctionNode) ->
         return None
     if not isinstance(tree.parent.get(line), cst.IndentedBlock):
         return None
-    block = tree.parent.get(binding.line)
-    if not isinstance(block, cst.IndentedBlock):
-        return None
-    index = next(i for i, statement in enumerate(block.body) if statement is binding.line)
-    return line if _within(tree, block.body[index + 1 :], line) else None
+    return line if _within(tree, _statements_after(tree, binding) or (), line) else None
 
 
 def guarding_try(model: ModuleModel, line: cst.SimpleStatementLine, binding: Binding) -> cst.Try | None:
@@ -133,11 +128,7 @@ def guarding_try(model: ModuleModel, line: cst.SimpleStatementLine, binding: Bin
     statement = tree.parent.get(body) if body is not None else None
     if not (isinstance(statement, cst.Try) and statement.body is body and statement.finalbody is not None):
         return None
-    block = tree.parent.get(binding.line)
-    if not isinstance(block, cst.IndentedBlock):
-        return None
-    index = next(i for i, later in enumerate(block.body) if later is binding.line)
-    return statement if _within(tree, block.body[index + 1 :], statement) else None
+    return statement if _within(tree, _statements_after(tree, binding) or (), statement) else None
 
 
 def close_call(statement: cst.CSTNode, name: str) -> cst.BaseExpression | None:
@@ -167,6 +158,16 @@ def is_close_line(statement: cst.BaseStatement, name: str) -> bool:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _statements_after(tree: TreeIndex, binding: Binding) -> tuple[cst.BaseStatement, ...] | None:
+    """The statements after the binding's line in its indented block: the code that runs
+    only once the resource is bound. None outside an indented block."""
+    block = tree.parent.get(binding.line)
+    if not isinstance(block, cst.IndentedBlock):
+        return None
+    index = next(i for i, statement in enumerate(block.body) if statement is binding.line)
+    return tuple(block.body[index + 1 :])
 
 
 def _within(tree: TreeIndex, statements: Iterable[cst.CSTNode], node: cst.CSTNode) -> bool:

@@ -9,6 +9,9 @@ new library version is one table to update.
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Kind(enum.Enum):
@@ -222,24 +225,23 @@ def _root_and_leaf(qualified_name: str) -> tuple[str, str]:
     return root, qualified_name.rpartition(".")[2]
 
 
-def call_result_kind(qualified_name: str) -> Kind | None:
-    """The kind of value produced by calling ``qualified_name``, if it is a known API."""
-    exact = _EXACT_CALL_RESULTS.get(qualified_name)
-    if exact is not None:
-        return exact
+def _lookup(exact: dict[str, T], by_root_and_leaf: dict[tuple[str, str], T], qualified_name: str) -> T | None:
+    """An exact entry first, then one for the symbol's root package and final name."""
+    if qualified_name in exact:
+        return exact[qualified_name]
     if "." not in qualified_name:
         return None
-    return _CALL_RESULTS.get(_root_and_leaf(qualified_name))
+    return by_root_and_leaf.get(_root_and_leaf(qualified_name))
+
+
+def call_result_kind(qualified_name: str) -> Kind | None:
+    """The kind of value produced by calling ``qualified_name``, if it is a known API."""
+    return _lookup(_EXACT_CALL_RESULTS, _CALL_RESULTS, qualified_name)
 
 
 def shutdown_statements(qualified_name: str) -> tuple[str, ...] | None:
     """How to give back what calling ``qualified_name`` made, or None if it is not known."""
-    exact = _EXACT_SHUTDOWN_STATEMENTS.get(qualified_name)
-    if exact is not None:
-        return exact
-    if "." not in qualified_name:
-        return None
-    return _SHUTDOWN_STATEMENTS.get(_root_and_leaf(qualified_name))
+    return _lookup(_EXACT_SHUTDOWN_STATEMENTS, _SHUTDOWN_STATEMENTS, qualified_name)
 
 
 def annotation_kind(qualified_name: str) -> Kind | None:
