@@ -88,7 +88,7 @@ def test_json_output_carries_the_fix(cli, tmp_path: Path):
             }
         ],
     }
-    assert result.stderr == ""  # hints are for people reading concise output
+    assert result.stderr == ""
 
 
 def test_full_output_shows_the_fix(cli, tmp_path: Path):
@@ -99,11 +99,11 @@ def test_full_output_shows_the_fix(cli, tmp_path: Path):
     assert "    4 +     with Session(engine) as s:\n    5 +         return s.query(1).all()\n" in result.stdout
 
 
-def test_concise_hint_goes_to_stderr(cli, tmp_path: Path):
+def test_plain_check_output_is_unchanged_by_fixes(cli, tmp_path: Path):
     (tmp_path / "leak.py").write_text(LEAK)
     result = cli("check", str(tmp_path / "leak.py"))
     assert result.stdout.rstrip().endswith("Found 1 error.")
-    assert "[*] 1 fixable with the `--fix` option." in result.stderr
+    assert result.stderr == ""
 
 
 def test_fix_stdin_prints_the_fixed_source(cli):
@@ -133,7 +133,11 @@ def test_mode_is_kept_and_unchanged_files_are_not_written(cli, tmp_path: Path):
     assert cli("check", "--fix", str(tmp_path)).returncode == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert clean.stat().st_mtime_ns == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.py", "leak.py"]  # no temporary file left
+    assert _temporary_files(tmp_path) == []
+
+
+def _temporary_files(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.endswith(".sqla-lint.tmp")]
 
 
 # -- in process, where a failure has to be injected ----------------------------------------
@@ -157,7 +161,7 @@ def test_a_file_that_cannot_be_written_is_reported_and_others_are_fixed(tmp_path
     assert (tmp_path / "a.py").read_text() == LEAK
     assert (tmp_path / "b.py").read_text() == FIXED
     assert "a.py:4:9: SQA401" in out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "b.py"]
+    assert _temporary_files(tmp_path) == []
 
 
 def test_a_file_changed_on_disk_is_not_overwritten(tmp_path: Path):
@@ -180,8 +184,6 @@ def test_unsafe_fixes_apply_only_with_the_option(tmp_path: Path, monkeypatch, ca
     monkeypatch.setattr(engine, "_run_rules", run_rules_with_unsafe_fixes)
     target = tmp_path / "leak.py"
     target.write_text(LEAK)
-    assert cli.main(["check", str(target)]) == 1
-    assert "(1 hidden fix can be enabled with the `--unsafe-fixes` option.)" in capsys.readouterr().err
     assert cli.main(["check", "--fix", str(target)]) == 1
     assert target.read_text() == LEAK
     out, err = capsys.readouterr()

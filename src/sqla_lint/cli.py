@@ -180,7 +180,6 @@ def _check(args: argparse.Namespace) -> int:
     if output_format == "concise" and diagnostics:
         count = len(diagnostics)
         sys.stdout.write(f"Found {count} error{'s' if count != 1 else ''}.\n")
-        _fixable_hint(diagnostics, args.unsafe_fixes)
     sys.stdout.flush()
     if args.exit_zero:
         return EXIT_CLEAN
@@ -201,14 +200,9 @@ def _errors(count: int) -> str:
     return f"{count} error{'s' if count != 1 else ''}"
 
 
-def _fixable_hint(diagnostics: list[Diagnostic], unsafe: bool, *, fixing: bool = False) -> None:
-    """Where fixes exist, say how to apply them (on stderr, so stdout stays the report)."""
-    fixes = [d.fix for d in diagnostics if d.fix is not None]
-    fixable = sum(applies(fix, unsafe) for fix in fixes)
-    hidden = len(fixes) - fixable
-    if fixable and not fixing:
-        option = "`--fix --unsafe-fixes`" if any(not applies(fix, False) for fix in fixes) else "`--fix`"
-        sys.stderr.write(f"[*] {fixable} fixable with the {option} option.\n")
+def _hidden_fixes_hint(diagnostics: list[Diagnostic], unsafe: bool) -> None:
+    """After ``--fix``, say when unsafe fixes were left unapplied (on stderr)."""
+    hidden = sum(d.fix is not None and not applies(d.fix, unsafe) for d in diagnostics)
     if hidden:
         sys.stderr.write(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)\n")
 
@@ -260,7 +254,7 @@ def _fix(args: argparse.Namespace, paths: list[str], settings: Settings, output_
             report.write(f"Found {_errors(len(remaining))}.\n")
         if args.show_fixes and fixed:
             report.write(_fix_summary(outcomes))
-        _fixable_hint(remaining, args.unsafe_fixes, fixing=True)
+        _hidden_fixes_hint(remaining, args.unsafe_fixes)
     report.flush()
     if args.exit_zero:
         return EXIT_CLEAN
