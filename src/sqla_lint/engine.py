@@ -1,7 +1,7 @@
 """Runs one file through the rules: parse once, model once, every enabled rule, positions last.
 
 Positions cost a full code-generation pass in libcst, so they are resolved only for files
-that have findings; so are fixes, which regenerate the module once per rewrite. A file
+that have findings; so are fixes, which re-render the statements they touch. A file
 that does not parse is a finding (SQA001), never an exception.
 """
 
