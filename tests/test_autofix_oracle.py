@@ -332,3 +332,61 @@ def test_fix_gives_the_connection_back(case: Case):
     if case.leaks:
         assert before > 0, "the original should leave connections behind"
     assert after == 0, fixed.source.decode()
+
+
+COMMITTED_INSTANCE = """\
+from sqlalchemy import Integer, String, create_engine
+from sqlalchemy.orm import DeclarativeBase, mapped_column, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id = mapped_column(Integer, primary_key=True)
+    name = mapped_column(String)
+
+
+engine = create_engine("sqlite://", poolclass=QueuePool)
+Base.metadata.create_all(engine)
+SessionLocal = sessionmaker(bind=engine)
+
+
+def create(name):
+    session = SessionLocal()
+    item = Item(name=name)
+    session.add(item)
+    session.commit()
+    return {returned}
+"""
+
+
+def test_returning_a_committed_instance_behaves_the_same_after_the_fix():
+    """A committed instance returned from a function whose session is never closed is
+    already detached when the caller reads it: the commit released the connection, so
+    nothing keeps the session alive and CPython frees it on return. The `with` the fix
+    writes changes nothing there; it only gives the connection back on error paths."""
+    from sqlalchemy.orm.exc import DetachedInstanceError
+
+    source = COMMITTED_INSTANCE.format(returned="item")
+    fixed = fix_source(source.encode(), "case.py", Settings())
+    assert fixed.fixed == ("SQA401",)
+    for code in (source, fixed.source.decode()):
+        namespace: dict[str, Any] = {}
+        exec(compile(code, "<case>", "exec"), namespace)
+        with pytest.raises(DetachedInstanceError):
+            namespace["create"]("detached").name  # noqa: B018
+        assert namespace["engine"].pool.checkedout() == 0
+
+
+def test_fix_where_a_committing_block_returns_a_plain_value():
+    source = COMMITTED_INSTANCE.format(returned="item.id")
+    fixed = fix_source(source.encode(), "case.py", Settings())
+    assert fixed.fixed == ("SQA401",)
+    namespace: dict[str, Any] = {}
+    exec(compile(fixed.source, "<fixed>", "exec"), namespace)
+    assert namespace["create"]("kept") == 1
+    assert namespace["engine"].pool.checkedout() == 0
