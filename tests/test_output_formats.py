@@ -149,9 +149,9 @@ def test_statistics(cli, project: Path):
     (project / "app" / "conn.py").write_text("from sqlalchemy import create_engine\nengine = create_engine('sqlite://')\n\ndef g():\n    c = engine.connect()\n    c.execute(1)\n")
     result = cli("check", "--statistics", "app", cwd=project)
     assert result.returncode == 1
-    assert result.stdout.splitlines() == ["2\tSQA401\t[ ] session-not-closed", "1\tSQA503\t[ ] connection-not-closed"]
+    assert result.stdout.splitlines() == ["2\tSQA401\t[*] session-not-closed", "1\tSQA503\t[*] connection-not-closed"]
     as_json = json.loads(cli("check", "--statistics", "--output-format", "json", "app", cwd=project).stdout)
-    assert as_json[0] == {"code": "SQA401", "name": "session-not-closed", "count": 2, "fixable": 0}
+    assert as_json[0] == {"code": "SQA401", "name": "session-not-closed", "count": 2, "fixable": 2}
 
 
 @pytest.mark.parametrize("output_format", ["concise", "full", "json", "json-lines", "github", "sarif", "gitlab", "junit"])

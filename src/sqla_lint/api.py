@@ -8,17 +8,20 @@ cannot be read becomes a result with an error, and the run goes on.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from .diagnostics import FileResult
 from .discovery import discover
 from .engine import lint_source
+from .fixer import FileFix, fix_file, fix_source
 from .semantic.index import ProjectIndex, build_index, find_project_root
 from .settings import Settings
 
-__all__ = ["lint_file", "lint_paths", "lint_source"]
+__all__ = ["fix_paths", "fix_source", "lint_file", "lint_paths", "lint_source"]
 
 _PARALLEL_THRESHOLD = 16
 
@@ -43,6 +46,13 @@ def _init_worker(indexes: dict[Path, ProjectIndex]) -> None:
 
 def _lint_batch(items: list[tuple[Path, Path | None]], settings: Settings) -> list[FileResult]:
     return [lint_file(path, settings, _worker_indexes.get(root) if root else None) for path, root in items]
+
+
+def _fix_batch(items: list[tuple[Path, Path | None]], settings: Settings, unsafe: bool, write: bool) -> list[FileFix]:
+    return [
+        fix_file(path, settings, unsafe=unsafe, write=write, index=_worker_indexes.get(root) if root else None)
+        for path, root in items
+    ]
 
 
 def index_for(path: Path, settings: Settings) -> ProjectIndex | None:
@@ -82,6 +92,31 @@ def lint_paths(
 ) -> Iterator[FileResult]:
     """Lint files and directories. ``walk_roots`` says, for files found by an earlier walk,
     which directory that walk started from: the project root when no marker file says so."""
+    yield from _run(paths, settings, _lint_batch, force_exclude, jobs, walk_roots)
+
+
+def fix_paths(
+    paths: Iterable[str],
+    settings: Settings,
+    *,
+    unsafe: bool = False,
+    write: bool = True,
+    force_exclude: bool = False,
+    jobs: int | None = None,
+    walk_roots: Mapping[str, Path] | None = None,
+) -> Iterator[FileFix]:
+    """Fix every file, writing those that change unless ``write`` is off (``--diff``)."""
+    yield from _run(paths, settings, partial(_fix_batch, unsafe=unsafe, write=write), force_exclude, jobs, walk_roots)
+
+
+def _run(
+    paths: Iterable[str],
+    settings: Settings,
+    batch: Callable[[list[tuple[Path, Path | None]], Settings], list[Any]],
+    force_exclude: bool,
+    jobs: int | None,
+    walk_roots: Mapping[str, Path] | None,
+) -> Iterator[Any]:
     discovered = list(discover(paths, settings.exclude, force_exclude))
     files = [found.path for found in discovered]
     workers = jobs or os.cpu_count() or 1
@@ -90,10 +125,10 @@ def lint_paths(
     items = list(zip(files, roots))
     if workers <= 1 or len(files) < _PARALLEL_THRESHOLD:
         _init_worker(indexes)
-        yield from _lint_batch(items, settings)
+        yield from batch(items, settings)
         return
     batch_size = max(4, min(64, len(files) // (workers * 8) or 1))
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(indexes,)) as pool:
-        for results in pool.map(_lint_batch, batches, [settings] * len(batches)):
+        for results in pool.map(batch, batches, [settings] * len(batches)):
             yield from results

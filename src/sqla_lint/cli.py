@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from .api import index_for, lint_paths, lint_source
+from .api import fix_paths, fix_source, index_for, lint_paths, lint_source
 from .baseline import DEFAULT_NAME as DEFAULT_BASELINE
 from .baseline import Baseline
 from .changes import changed_lines
 from .config import ConfigResolver, Overrides, baseline_path
 from .diagnostics import Diagnostic, FileResult
 from .discovery import PathError
+from .fixer import FileFix, applies
+from .rules import RULES_BY_CODE
 from .docs import rule_page, rules_table
 from .noqa import add_noqa
 from .output import FORMATS, NEEDS_SOURCES, RenderContext
@@ -72,6 +74,11 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--stdin-filename", metavar="PATH", help="the path to report for source read from stdin")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
+    check.add_argument("--fix", action="store_true", help="apply safe fixes, then report what remains")
+    check.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes (with --fix or --diff)")
+    check.add_argument("--diff", action="store_true", help="print the fixes as unified diffs and write nothing; exit 1 if there is a diff")
+    check.add_argument("--show-fixes", action="store_true", help="with --fix, list what was fixed")
+    check.add_argument("--exit-non-zero-on-fix", action="store_true", help="with --fix, exit 1 if anything was fixed, even when nothing remains")
     adoption = check.add_argument_group("adopting on an existing codebase")
     adoption.add_argument("--baseline", metavar="PATH", help="hide the findings recorded in this baseline file (default: the `baseline` config key)")
     adoption.add_argument("--write-baseline", nargs="?", const="", metavar="PATH", help=f"record every current finding in a baseline file and exit 0 (default: the `baseline` config key, else {DEFAULT_BASELINE})")
@@ -150,6 +157,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
     _check_flag_combinations(args, paths)
+    if args.fix or args.diff:
+        return _fix(args, paths, resolver, output_format)
 
     sources: dict[str, bytes] = {}
     results: list[FileResult] = []
@@ -312,6 +321,103 @@ def _output_stream(path: str | None) -> Iterator[TextIO]:
         raise ConfigError(f"cannot write --output-file {path}: {error.strerror}") from None
     with stream:
         yield stream
+
+
+def _errors(count: int) -> str:
+    return f"{count} error{'s' if count != 1 else ''}"
+
+
+def _hidden_fixes_hint(diagnostics: list[Diagnostic], unsafe: bool) -> None:
+    """After ``--fix``, say when unsafe fixes were left unapplied (on stderr)."""
+    hidden = sum(d.fix is not None and not applies(d.fix, unsafe) for d in diagnostics)
+    if hidden:
+        sys.stderr.write(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)\n")
+
+
+def _fix(args: argparse.Namespace, paths: list[str], resolver: ConfigResolver, output_format: str) -> int:
+    """``--fix`` writes fixed files and reports what remains; ``--diff`` prints diffs and writes nothing."""
+    from_stdin = paths == ["-"]
+    if from_stdin:
+        name = args.stdin_filename or "-"
+        data = sys.stdin.buffer.read()
+        settings = resolver.settings_for(Path(args.stdin_filename) if args.stdin_filename else Path.cwd())
+        index = index_for(Path(name if args.stdin_filename else "."), settings)
+        fixed_source = fix_source(data, name, settings, unsafe=args.unsafe_fixes, index=index)
+        outcomes = [FileFix.of(name, data, fixed_source)]
+    else:
+        outcomes = [
+            outcome
+            for settings, files, walk_roots in resolver.plan(paths, args.force_exclude)
+            for outcome in fix_paths(files, settings, unsafe=args.unsafe_fixes, write=not args.diff, jobs=args.jobs, walk_roots=walk_roots)
+        ]
+    failed = False
+    for outcome in outcomes:
+        error = outcome.result.error or outcome.error
+        if error:
+            sys.stderr.write(f"sqla-lint: error: {outcome.path}: {error}\n")
+            failed = True
+    fixed = sum(len(outcome.fixed) for outcome in outcomes)
+    if args.diff:
+        for outcome in outcomes:
+            if outcome.original is not None and outcome.source is not None:
+                sys.stdout.write(_unified_diff(outcome))
+        sys.stdout.flush()
+        sys.stderr.write(f"Would fix {_errors(fixed)}.\n" if fixed else "No errors would be fixed.\n")
+        has_diff = any(outcome.source is not None for outcome in outcomes)
+        return EXIT_FINDINGS if has_diff or failed else EXIT_CLEAN
+
+    # Fixing stdin prints the fixed source (as editors expect), so the report goes to stderr.
+    report = sys.stderr if from_stdin else sys.stdout
+    if from_stdin:
+        sys.stdout.buffer.write(fixed_source.source)
+        sys.stdout.flush()
+    remaining = sorted((d for outcome in outcomes for d in outcome.result.diagnostics), key=Diagnostic.sort_key)
+    sources = {outcome.path: outcome.source for outcome in outcomes if outcome.source is not None}
+    if output_format == "full":
+        _read_sources(remaining, sources)
+    FORMATS[output_format](remaining, report, RenderContext(sources))
+    if output_format in ("concise", "full"):
+        if fixed:
+            report.write(f"Found {_errors(fixed + len(remaining))} ({fixed} fixed, {len(remaining)} remaining).\n")
+        elif remaining:
+            report.write(f"Found {_errors(len(remaining))}.\n")
+        if args.show_fixes and fixed:
+            report.write(_fix_summary(outcomes))
+        _hidden_fixes_hint(remaining, args.unsafe_fixes)
+    report.flush()
+    if args.exit_zero:
+        return EXIT_CLEAN
+    if remaining or failed or (args.exit_non_zero_on_fix and fixed):
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _unified_diff(outcome: FileFix) -> str:
+    import difflib
+
+    from .edits import decode
+
+    assert outcome.original is not None and outcome.source is not None
+    before, after = decode(outcome.original)[0], decode(outcome.source)[0]
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=outcome.path, tofile=outcome.path
+    )
+    return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _fix_summary(outcomes: list[FileFix]) -> str:
+    """ruff's ``--show-fixes`` block: per file, how many findings of each rule were fixed."""
+    from collections import Counter
+
+    fixed = sum(len(outcome.fixed) for outcome in outcomes)
+    lines = [f"Fixed {_errors(fixed)}:"]
+    for outcome in sorted(outcomes, key=lambda o: o.path):
+        if not outcome.fixed:
+            continue
+        lines.append(f"- {outcome.path}:")
+        for code, count in sorted(Counter(outcome.fixed).items()):
+            lines.append(f"    {count} × {code} ({RULES_BY_CODE[code].NAME})")
+    return "\n".join(lines) + "\n"
 
 
 __all__ = ["ALL_CODES", "main"]

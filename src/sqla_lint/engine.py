@@ -1,21 +1,25 @@
 """Runs one file through the rules: parse once, model once, every enabled rule, positions last.
 
 Positions cost a full code-generation pass in libcst, so they are resolved only for files
-that have findings. A file that does not parse is a finding (SQA001), never an exception.
+that have findings; so are fixes, which re-render the statements they touch. A file
+that does not parse is a finding (SQA001), never an exception.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from .diagnostics import Diagnostic, FileResult, Location
+from .diagnostics import Diagnostic, FileResult, Fix, Location
+from .edits import ModuleText, decode, edits_between
 from .noqa import apply_noqa
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
+from .rules.base import Rewrite
 from .semantic import ModuleModel
 from .semantic.model import module_name_for
 from .settings import SYNTAX_ERROR_CODE, Settings
@@ -77,7 +81,7 @@ def lint_source(
         return FileResult(path, _syntax_error(path, 1, 1, "file is nested too deeply to analyse", settings))
     if not findings:
         return FileResult(path)
-    diagnostics = _to_diagnostics(model, findings, path)
+    diagnostics = _to_diagnostics(model, findings, path, data)
     if settings.respect_noqa:
         diagnostics = apply_noqa(diagnostics, data)
     return FileResult(path, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
@@ -104,8 +108,9 @@ def _enabled_for_path(settings: Settings, path: str) -> tuple[str, ...]:
     return tuple(code for code in settings.enabled_rules if code not in ignored)
 
 
-def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], path: str) -> list[Diagnostic]:
+def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], path: str, data: bytes) -> list[Diagnostic]:
     positions = MetadataWrapper(model.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    fixes = _Fixes(model, data, positions)
     diagnostics = []
     seen: set[tuple[str, int]] = set()
     for code, finding in findings:
@@ -125,10 +130,53 @@ def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], pat
                 path=path,
                 location=Location(start.line, start.column + 1),
                 end_location=Location(span.end.line, span.end.column + 1),
+                fix=fixes.fix_for(finding.fix) if finding.fix is not None else None,
                 statement_row=start.line,
             )
         )
     return diagnostics
+
+
+class _Fixes:
+    """Turns rules' rewrites into text edits for one file, each rewrite once.
+
+    Only the top-level statements a fix touches are rendered again, each matched exactly
+    against the original text, so every other byte stays as it was; where that fails,
+    the whole module is regenerated, and only if libcst reproduces the file exactly.
+    Otherwise no fix is offered."""
+
+    def __init__(self, model: ModuleModel, data: bytes, positions: Mapping[cst.CSTNode, CodeRange]) -> None:
+        self.model = model
+        self.data = data
+        self.positions = positions
+        self._text: ModuleText | None = None
+        self._checked = False
+        self._made: dict[int, Fix | None] = {}
+
+    def fix_for(self, rewrite: Rewrite) -> Fix | None:
+        if id(rewrite) not in self._made:
+            text = self._module_text()
+            fix = None
+            if text is not None:
+                replacements = dict(rewrite.replacements)
+                path = set(replacements)
+                for node in replacements:
+                    path.update(self.model.tree.ancestors(node))
+                rows = {statement: self.positions[statement].start.line for statement in self.model.module.body if statement in path}
+                new = text.rewritten(replacements, path, rows)
+                edits = edits_between(text.text, new) if new is not None else ()
+                fix = Fix(rewrite.applicability, rewrite.message, edits) if edits else None
+            self._made[id(rewrite)] = fix
+        return self._made[id(rewrite)]
+
+    def _module_text(self) -> ModuleText | None:
+        if not self._checked:
+            self._checked = True
+            try:
+                self._text = ModuleText(self.model.module, decode(self.data)[0])
+            except (SyntaxError, UnicodeDecodeError, LookupError):
+                self._text = None
+        return self._text
 
 
 def _syntax_error(path: str, row: int, column: int, message: str, settings: Settings) -> tuple[Diagnostic, ...]:

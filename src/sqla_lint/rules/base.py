@@ -19,12 +19,31 @@ from ..semantic import Creation, ModuleModel, Outcome, Ownership, OwnershipAnaly
 from ..semantic.symbols import closers_for
 
 
+Replacement = cst.CSTNode | cst.FlattenSentinel[cst.CSTNode] | cst.RemovalSentinel
+
+
+@dataclass(frozen=True, eq=False)
+class Rewrite:
+    """A fix in tree terms, as in Fixit: each node is replaced by a new one.
+
+    The rule knows the shape, so it says what to replace; the engine turns that into
+    text edits covering only the lines that change, so every other byte stays as it is.
+    Findings that share one rewrite (one ``finally`` disposing two engines) share one
+    object, and the fixer applies it once.
+    """
+
+    message: str
+    replacements: tuple[tuple[cst.CSTNode, Replacement], ...]
+    applicability: Applicability = Applicability.SAFE
+
+
 @dataclass(frozen=True)
 class Finding:
     """A rule's report before the engine turns nodes into positions."""
 
     node: cst.CSTNode
     message: str
+    fix: Rewrite | None = None
 
 
 @dataclass

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from ..diagnostics import Applicability
 from .base import Finding, Rule, RuleContext, leak_message
+from .rewrites import with_rewrite
 
 
 class ConnectionNotClosed(Rule):
@@ -28,7 +31,9 @@ class ConnectionNotClosed(Rule):
 
     ## Fix safety
     Safe where the connection is a local whose uses all follow it in the same block: it is
-    rewritten to `with engine.connect() as conn:`.
+    rewritten to `with engine.connect() as conn:` (`async with` for an `AsyncEngine`). Only
+    `connect()` is rewritten: `begin()` as a context manager also commits, and
+    `raw_connection()` is not a context manager.
     """
 
     CODE = "SQA503"
@@ -62,4 +67,9 @@ def ping():
             ownership = context.ownership_of(creation)
             if ownership.leaks:
                 noun = "AsyncConnection" if creation.kind.is_async else "Connection"
-                yield Finding(creation.call, leak_message(context, creation, ownership, noun))
+                fix = with_rewrite(context.model, creation, keep_await=False) if _is_connect(creation.call) else None
+                yield Finding(creation.call, leak_message(context, creation, ownership, noun), fix)
+
+
+def _is_connect(call: cst.Call) -> bool:
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value == "connect"

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from ..diagnostics import Applicability
-from ..semantic import Creation, Kind, Outcome
+from ..semantic import Creation, Kind, ModuleModel, Outcome
+from ..semantic.blocks import Binding, binding_of, guarding_try, yield_after
 from ..semantic.names import last_segment
-from ..semantic.symbols import closers_for
-from .base import Finding, Rule, RuleContext
+from ..semantic.symbols import closers_for, shutdown_statements
+from ..semantic.tree import FunctionNode
+from .base import Finding, Rewrite, Rule, RuleContext
+from .rewrites import extend_finally, guard_with_finally
 
 _GIVEN_BACK = frozenset(
     {
@@ -47,7 +52,13 @@ class LifespanResourceNotClosed(Rule):
 
     ## Fix safety
     Safe: the lifespan's `yield` is wrapped in `try:` / `finally:` that awaits
-    `dispose()` (engines) or `close()` (pools).
+    `dispose()` (async engines) or `close()` (async pools) on the name or attribute the
+    resource was stored in. Sync engines and pools are disposed or closed without
+    `await`; aiopg pools are closed, then awaited with `wait_closed()`. Several resources
+    of one lifespan share one `finally`, last created first. Where the `yield` already sits
+    in a `try` whose `finally` gives back something else, the cleanup is appended to that
+    `finally`. No fix is offered for startup hooks (there is no `yield` to guard) or where
+    the lifespan has more than one `yield`.
     """
 
     CODE = "SQA502"
@@ -84,14 +95,19 @@ app = FastAPI(lifespan=lifespan)
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         model = context.model
+        leaked: list[Creation] = []
         for creation in model.creations:
             if not (creation.kind.is_engine or creation.kind is Kind.POOL) or creation.via_helper:
                 continue
             function = creation.function
             if function is None or not model.is_startup_code(function):
                 continue
-            if self._given_back(context, creation):
-                continue
+            if not self._given_back(context, creation):
+                leaked.append(creation)
+        fixes = _shutdown_fixes(model, leaked)
+        for creation in leaked:
+            function = creation.function
+            assert function is not None
             ownership = context.ownership_of(creation)
             holder = ownership.holder or creation.source
             noun = "Engine" if creation.kind.is_engine else "Pool"
@@ -102,6 +118,7 @@ app = FastAPI(lifespan=lifespan)
                 f"{noun} `{holder}` created in {hook} `{model.function_name(function)}` is never "
                 f"disposed at shutdown; `{action.format(holder)}` in a `finally` around the `yield` "
                 "or in a shutdown hook",
+                fixes.get(creation.call),
             )
 
     @staticmethod
@@ -116,3 +133,56 @@ app = FastAPI(lifespan=lifespan)
                 for receiver, _ in context.model.closing_receivers(closers_for(creation.kind))
             )
         return False
+
+
+def _shutdown_fixes(model: ModuleModel, leaked: list[Creation]) -> dict[cst.Call, Rewrite]:
+    """One rewrite per lifespan: its ``yield`` in ``try``, and a ``finally`` that gives back
+    every leaked resource it can, last created first. Findings of one lifespan share it."""
+    by_function: dict[FunctionNode, list[Creation]] = {}
+    for creation in leaked:
+        if creation.function is not None:
+            by_function.setdefault(creation.function, []).append(creation)
+    fixes: dict[cst.Call, Rewrite] = {}
+    for function, creations in by_function.items():
+        asynchronous = isinstance(function, cst.FunctionDef) and function.asynchronous is not None
+        guarded: list[tuple[Creation, str, tuple[str, ...]]] = []
+        bindings: list[Binding] = []
+        yield_line: cst.SimpleStatementLine | None = None
+        for creation in creations:
+            binding = binding_of(model, creation.call)
+            statements = shutdown_statements(model.qualified_name(creation.call.func) or "")
+            if binding is None or statements is None:
+                continue
+            if not asynchronous and any(statement.startswith("await ") for statement in statements):
+                continue
+            line = yield_after(model, binding, function)
+            if line is None:
+                continue
+            yield_line = line
+            bindings.append(binding)
+            guarded.append((creation, model.source_of(binding.target), statements))
+        if yield_line is None:
+            continue
+        block = model.tree.parent.get(yield_line)
+        assert isinstance(block, cst.IndentedBlock)
+        config = model.module.config_for_parsing
+        try:
+            cleanup = [
+                cst.parse_statement(statement.format(holder), config)
+                for _, holder, statements in reversed(guarded)
+                for statement in statements
+            ]
+        except cst.ParserSyntaxError:  # a holder written over several lines
+            continue
+        holders = ", ".join(f"`{holder}`" for _, holder, _ in guarded)
+        existing = {guarding_try(model, yield_line, binding) for binding in bindings}
+        if len(existing) == 1 and (statement := existing.pop()) is not None:
+            rewrite = Rewrite(f"Give back {holders} in the `finally` around the `yield`", extend_finally(statement, cleanup))
+        else:
+            rewrite = Rewrite(
+                f"Give back {holders} in a `finally` around the `yield`",
+                guard_with_finally(yield_line, block, cleanup),
+            )
+        for creation, _, _ in guarded:
+            fixes[creation.call] = rewrite
+    return fixes

@@ -5,8 +5,10 @@ from collections.abc import Iterator
 import libcst as cst
 
 from ..diagnostics import Applicability
+from ..semantic.blocks import close_call
 from ..semantic.names import dotted_name
-from .base import Finding, Rule, RuleContext
+from .base import Finding, Rule, RuleContext, Rewrite
+from .rewrites import without_trailing_close
 
 
 class RedundantSessionClose(Rule):
@@ -61,10 +63,15 @@ def save(user):
                 close = _trailing_close(statement.body, name)
                 if close is not None:
                     opener = "async with" if statement.asynchronous else "with"
+                    fix = Rewrite(
+                        f"Remove the redundant `{name}.close()`",
+                        ((statement.body, without_trailing_close(statement.body)),),
+                    )
                     yield Finding(
                         close,
                         f"`{name}.close()` is redundant: the `{opener}` block that opened `{name}` "
                         "already closes it on exit",
+                        fix,
                     )
 
 
@@ -103,25 +110,10 @@ def _trailing_close(body: cst.BaseSuite, name: str) -> cst.BaseExpression | None
         return None
     last = body.body[-1]
     if isinstance(last, cst.SimpleStatementLine):
-        return _close_expression(last.body[-1], name)
+        return close_call(last.body[-1], name)
     if isinstance(body, cst.SimpleStatementSuite):
-        return _close_expression(last, name) if isinstance(last, cst.BaseSmallStatement) else None
+        return close_call(last, name) if isinstance(last, cst.BaseSmallStatement) else None
     if isinstance(last, cst.Try) and last.finalbody is not None:
         return _trailing_close(last.finalbody.body, name)
     return None
 
-
-def _close_expression(statement: cst.CSTNode, name: str) -> cst.BaseExpression | None:
-    if not isinstance(statement, cst.Expr):
-        return None
-    expression = statement.value
-    call = expression.expression if isinstance(expression, cst.Await) else expression
-    if (
-        isinstance(call, cst.Call)
-        and isinstance(call.func, cst.Attribute)
-        and call.func.attr.value == "close"
-        and dotted_name(call.func.value) == name
-        and not call.args
-    ):
-        return expression
-    return None

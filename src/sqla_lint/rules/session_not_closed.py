@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Applicability
 from .base import Finding, Rule, RuleContext, leak_message
+from .rewrites import with_rewrite
 
 
 class SessionNotClosed(Rule):
@@ -29,7 +30,11 @@ class SessionNotClosed(Rule):
 
     ## Fix safety
     Safe where the session is a local whose uses all follow it in the same block: it is
-    rewritten to `with` / `async with`.
+    rewritten to `with` / `async with` around those statements, and a trailing `close()`
+    is removed. No fix is offered where something tied to the session outlives the block:
+    a lazy `Result` or `Query` returned or stored, an object or task it is handed to, an
+    alias, or a closure. Objects loaded by the session and returned are detached when the
+    block closes it; attributes not yet loaded can no longer be lazy-loaded.
     """
 
     CODE = "SQA401"
@@ -62,4 +67,5 @@ def count_users():
             ownership = context.ownership_of(creation)
             if ownership.leaks:
                 noun = "AsyncSession" if creation.kind.is_async else "Session"
-                yield Finding(creation.call, leak_message(context, creation, ownership, noun))
+                fix = with_rewrite(context.model, creation, keep_await=True)
+                yield Finding(creation.call, leak_message(context, creation, ownership, noun), fix)

@@ -36,6 +36,13 @@ def last_segment(dotted: str) -> str:
     return dotted.rpartition(".")[2]
 
 
+def mentions(expression: cst.CSTNode, names: set[str] | frozenset[str]) -> bool:
+    """Whether ``expression`` refers to any of ``names`` (``if s is not None``, ``if s:``)."""
+    if isinstance(expression, cst.Name):
+        return expression.value in names
+    return any(mentions(child, names) for child in expression.children)
+
+
 def _module_path(node: cst.BaseExpression | None) -> str:
     if node is None:
         return ""

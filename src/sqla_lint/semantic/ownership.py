@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from .model import ModuleModel
-from .names import dotted_name, last_segment
+from .names import dotted_name, last_segment, mentions
 from .symbols import CLEANUP_REGISTRARS, CLOSING_WRAPPERS
 from .tree import FunctionNode
 
@@ -334,7 +334,7 @@ class OwnershipAnalysis:
                 return True
             if isinstance(ancestor, _BRANCH_TYPES):
                 test = getattr(ancestor, "test", None)
-                if test is None or not _mentions(test, names):
+                if test is None or not mentions(test, names):
                     return False
         return True
 
@@ -496,13 +496,6 @@ class OwnershipAnalysis:
             ):
                 return True
         return False
-
-
-def _mentions(expression: cst.CSTNode, names: set[str]) -> bool:
-    """Whether ``expression`` refers to any of ``names`` (``if s is not None``, ``if s:``)."""
-    if isinstance(expression, cst.Name):
-        return expression.value in names
-    return any(_mentions(child, names) for child in expression.children)
 
 
 def _is_broad(handler: cst.ExceptHandler) -> bool:

@@ -9,6 +9,9 @@ new library version is one table to update.
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Kind(enum.Enum):
@@ -100,6 +103,75 @@ _ANNOTATION_KINDS: dict[tuple[str, str], Kind] = {
 # Engine methods that check a connection out of the pool.
 CONNECTION_METHODS = frozenset({"connect", "begin", "raw_connection"})
 
+# How to give back, at shutdown, what each factory made: statements with ``{}`` for the
+# name or attribute that holds it. Sync engines and pools are not awaited (``await None``
+# would raise); aiopg closes synchronously and then waits.
+_SHUTDOWN_STATEMENTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sqlalchemy", "create_engine"): ("{}.dispose()",),
+    ("sqlalchemy", "engine_from_config"): ("{}.dispose()",),
+    ("sqlmodel", "create_engine"): ("{}.dispose()",),
+    ("sqlalchemy", "create_async_engine"): ("await {}.dispose()",),
+    ("sqlalchemy", "async_engine_from_config"): ("await {}.dispose()",),
+    ("psycopg_pool", "ConnectionPool"): ("{}.close()",),
+    ("psycopg_pool", "NullConnectionPool"): ("{}.close()",),
+    ("psycopg_pool", "AsyncConnectionPool"): ("await {}.close()",),
+    ("psycopg_pool", "AsyncNullConnectionPool"): ("await {}.close()",),
+    ("asyncpg", "create_pool"): ("await {}.close()",),
+    ("aiopg", "create_pool"): ("{}.close()", "await {}.wait_closed()"),
+}
+_EXACT_SHUTDOWN_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "aiopg.sa.create_engine": ("{}.close()", "await {}.wait_closed()"),
+    "aiopg.sa.engine.create_engine": ("{}.close()", "await {}.wait_closed()"),
+}
+
+# Calls that keep their arguments to run or use later: a resource handed to one may be
+# used after the block that opened it has closed it.
+DEFERRING_CALLS = frozenset(
+    {
+        "submit",
+        "create_task",
+        "ensure_future",
+        "run_in_executor",
+        "run_coroutine_threadsafe",
+        "call_soon",
+        "call_soon_threadsafe",
+        "call_later",
+        "call_at",
+        "add_task",
+        "start_soon",
+        "spawn",
+        "apply_async",
+        "delay",
+        "partial",
+        "add_done_callback",
+    }
+)
+
+# Calls whose result no longer needs the session or connection it was read from: rows,
+# scalars and instances, as opposed to a lazy Result, Query or cursor.
+MATERIALIZING_METHODS = frozenset(
+    {
+        "all",
+        "first",
+        "one",
+        "one_or_none",
+        "scalar",
+        "scalar_one",
+        "scalar_one_or_none",
+        "get",
+        "get_one",
+        "count",
+        "fetchall",
+        "fetchone",
+        "fetchmany",
+        "keys",
+        "merge",
+    }
+)
+MATERIALIZING_BUILTINS = frozenset(
+    {"list", "tuple", "set", "frozenset", "dict", "sorted", "len", "sum", "min", "max", "any", "all", "bool", "int", "float", "str"}
+)
+
 # Decorators that memoise a function's result for the life of the process.
 _CACHE_DECORATORS: dict[tuple[str, str], bool] = {
     ("functools", "lru_cache"): True,
@@ -160,17 +232,25 @@ def _root_and_leaf(qualified_name: str) -> tuple[str, str]:
     return root, qualified_name.rpartition(".")[2]
 
 
-def call_result_kind(qualified_name: str) -> Kind | None:
-    """The kind of value produced by calling ``qualified_name``, if it is a known API."""
-    exact = _EXACT_CALL_RESULTS.get(qualified_name)
-    if exact is not None:
-        return exact
+def _lookup(exact: dict[str, T], by_root_and_leaf: dict[tuple[str, str], T], qualified_name: str) -> T | None:
+    """An exact entry first, then one for the symbol's root package and final name."""
+    if qualified_name in exact:
+        return exact[qualified_name]
     if "." not in qualified_name:
         return None
-    key = _root_and_leaf(qualified_name)
-    if key in _BORROWED_CONNECTION_CALLS:
+    return by_root_and_leaf.get(_root_and_leaf(qualified_name))
+
+
+def call_result_kind(qualified_name: str) -> Kind | None:
+    """The kind of value produced by calling ``qualified_name``, if it is a known API."""
+    if "." in qualified_name and _root_and_leaf(qualified_name) in _BORROWED_CONNECTION_CALLS:
         return Kind.BORROWED_CONNECTION
-    return _CALL_RESULTS.get(key)
+    return _lookup(_EXACT_CALL_RESULTS, _CALL_RESULTS, qualified_name)
+
+
+def shutdown_statements(qualified_name: str) -> tuple[str, ...] | None:
+    """How to give back what calling ``qualified_name`` made, or None if it is not known."""
+    return _lookup(_EXACT_SHUTDOWN_STATEMENTS, _SHUTDOWN_STATEMENTS, qualified_name)
 
 
 def annotation_kind(qualified_name: str) -> Kind | None:

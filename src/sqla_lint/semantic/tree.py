@@ -47,6 +47,7 @@ class TreeIndex(cst.CSTVisitor):
         # Functions nested inside a function (directly or deeper), for closure checks.
         self.nested_functions: dict[FunctionNode, list[FunctionNode]] = defaultdict(list)
         self.globals_declared: dict[FunctionNode, set[str]] = defaultdict(set)
+        self.nonlocals_declared: dict[FunctionNode, set[str]] = defaultdict(set)
         self.yields_in: dict[FunctionNode, list[cst.Yield]] = defaultdict(list)
         self.returns_in: dict[FunctionNode, list[cst.Return]] = defaultdict(list)
         self.module_assignments: list[cst.Assign | cst.AnnAssign] = []
@@ -121,6 +122,11 @@ class TreeIndex(cst.CSTVisitor):
         function = self._current_function()
         if function is not None:
             self.globals_declared[function].update(item.name.value for item in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        function = self._current_function()
+        if function is not None:
+            self.nonlocals_declared[function].update(item.name.value for item in node.names)
 
     def visit_Yield(self, node: cst.Yield) -> None:
         function = self._current_function()
