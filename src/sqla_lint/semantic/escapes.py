@@ -165,6 +165,9 @@ class _Flow:
         self.declared = self.tree.globals_declared.get(function, set()) | self.tree.nonlocals_declared.get(function, set())
         self.nodes = [node for statement in tail.following for node in _walk(statement)]
         self.env: dict[str, Derived] = {}
+        self._tainted = {self.resource}
+        following = tail.following
+        self._span = (self.tree.order(following[0]), self.tree.end_order(following[-1])) if following else (0, -1)
         self.bindings: list[tuple[cst.BaseExpression, Callable[[], Derived]]] = []
         # Names assigned in the block: what they hold is made there, unless read after it.
         self.fresh: set[str] = set()
@@ -238,6 +241,8 @@ class _Flow:
             name = target.value
             if name != self.resource:
                 self.env[name] = self.env[name] | value if name in self.env else value
+                if self.env[name].escapes:
+                    self._tainted.add(name)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
                 self._bind(element.value, value.without_entity())
@@ -265,7 +270,8 @@ class _Flow:
 
     @property
     def tainted(self) -> set[str]:
-        return {self.resource, *(name for name, value in self.env.items() if value.escapes)}
+        """The resource and the names that may hold something read from it."""
+        return self._tainted
 
     def _reads(self, node: cst.CSTNode) -> bool:
         return _reads(node, self.tainted)
@@ -465,7 +471,9 @@ class _Flow:
     # -- where values leave the block ----------------------------------------------------
 
     def _within(self, node: cst.CSTNode) -> bool:
-        return any(self.tree.contains(statement, node) for statement in self.tail.following)
+        """Whether ``node`` is in the statements after the binding (consecutive siblings)."""
+        first, last = self._span
+        return first <= self.tree.order(node) <= last
 
     def _escape(self, node: cst.CSTNode, route: Route, value: Derived, where: str = "") -> Escape:
         text = self.model.source_of(node).strip()
@@ -616,12 +624,13 @@ class _Flow:
 
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """``node`` and everything inside it that runs in the same scope (a nested function or
-    class is yielded, its body is not)."""
-    yield node
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        return
-    for child in node.children:
-        yield from _walk(child)
+    class is yielded, its body is not), in source order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(reversed(current.children))
 
 
 def _reads(node: cst.CSTNode, names: set[str]) -> bool:
