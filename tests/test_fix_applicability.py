@@ -19,7 +19,7 @@ from sqla_lint.settings import Settings
 HEADER = '''\
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import ForeignKey, create_engine, func, select, text
+from sqlalchemy import ForeignKey, create_engine, func, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 from app.models import Invoice
@@ -81,6 +81,18 @@ SAFE = {
         def count():
             db = SessionLocal()
             return db.scalar(select(func.count()).select_from(User))
+        """,
+    "returns-a-sql-function-value": """
+        def now():
+            db = SessionLocal()
+            return db.scalar(func.now())
+        """,
+    "returns-a-rowcount": """
+        def rename_all(name):
+            db = SessionLocal()
+            result = db.execute(update(User).values(name=name))
+            db.commit()
+            return result.rowcount
         """,
     "returns-text-rows": """
         def rows():

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from .blocks import LocalTail, retains_arguments
-from .model import ModuleModel
+from .model import ModuleModel, assigned_targets
 from .names import dotted_name, last_segment
 from .symbols import (
     ATTACHING_METHODS,
@@ -235,7 +235,7 @@ class _Flow:
                 return
 
     def _bind(self, target: cst.BaseExpression, value: Derived) -> None:
-        if not (value.escapes or value.entity):
+        if not value.escapes:
             return
         if isinstance(target, cst.Name):
             name = target.value
@@ -259,7 +259,7 @@ class _Flow:
             value
             for assignment in self.tree.assignments_in.get(self.function, ())
             if self._within(assignment)
-            for target, value in _assigned(assignment)
+            for target, value in assigned_targets(assignment)
             if _is_name(target, name)
         ]
         classes = {value.func.value if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) else None for value in values}
@@ -392,8 +392,10 @@ class _Flow:
             if method in STATEMENT_REPLACING_METHODS:
                 return self._columns_orm(statement.args)
             return True
+        if self._plain_sql(func):
+            return False
         leaf = self._sql_construct(func)
-        if leaf in PLAIN_SQL_CONSTRUCTS or leaf in DML_CONSTRUCTS:
+        if leaf in DML_CONSTRUCTS:
             return False
         if leaf in SELECT_CONSTRUCTS:
             return self._columns_orm(statement.args)
@@ -425,11 +427,16 @@ class _Flow:
                 return False  # table.c.column
             return not (isinstance(base, cst.Name) and base.value[:1].isupper() and not column.attr.value[:1].isupper())
         if isinstance(column, cst.Call):
-            qualified = self.model.qualified_name(column.func) or ""
-            if qualified.startswith(_SQL_PACKAGES) and (".func." in qualified or last_segment(qualified) in PLAIN_SQL_CONSTRUCTS):
+            if self._plain_sql(column.func):
                 return False
             return not (isinstance(column.func, cst.Attribute) and not self._may_be_entity(column.func.value))
         return True
+
+    def _plain_sql(self, func: cst.BaseExpression) -> bool:
+        """Whether calling ``func`` builds SQL that is never a mapped entity: ``text()``,
+        ``literal()``, ``cast()``, a ``func.*`` SQL function."""
+        qualified = self.model.qualified_name(func) or ""
+        return qualified.startswith(_SQL_PACKAGES) and (".func." in qualified or last_segment(qualified) in PLAIN_SQL_CONSTRUCTS)
 
     def _sql_construct(self, func: cst.BaseExpression) -> str | None:
         qualified = self.model.qualified_name(func) or ""
@@ -442,7 +449,7 @@ class _Flow:
         return [
             value
             for assignment in self.tree.assignments_in.get(self.function, ())
-            for target, value in _assigned(assignment)
+            for target, value in assigned_targets(assignment)
             if isinstance(target, cst.Name) and target.value == name
         ]
 
@@ -693,12 +700,6 @@ def _first_argument(call: cst.Call) -> cst.BaseExpression | None:
         if arg.keyword is not None and arg.keyword.value in ("statement", "entity"):
             return arg.value
     return None
-
-
-def _assigned(assignment: cst.Assign | cst.AnnAssign | cst.NamedExpr) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
-    if isinstance(assignment, cst.Assign):
-        return [(target.target, assignment.value) for target in assignment.targets]
-    return [] if assignment.value is None else [(assignment.target, assignment.value)]
 
 
 def _maps_column(value: cst.BaseExpression) -> bool:
