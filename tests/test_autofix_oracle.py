@@ -42,6 +42,8 @@ from sqla_lint.engine import lint_source
 from sqla_lint.fixer import fix_source
 from sqla_lint.settings import Settings
 
+from .orm_models import MODELS
+
 SYNC_HEADER = """\
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -409,37 +411,6 @@ def test_fix_where_a_committing_block_returns_a_plain_value():
 # process the original works until the next collection, so its behaviour is merely
 # unpredictable where the fixed code's is not.
 
-MODELS = """\
-from sqlalchemy import ForeignKey, create_engine, func, select, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
-from sqlalchemy.pool import NullPool, QueuePool
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str]
-    addresses: Mapped[list["Address"]] = relationship()
-
-
-class Address(Base):
-    __tablename__ = "addresses"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str]
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-
-
-engine = create_engine(DATABASE_URL, poolclass=QueuePool)
-Base.metadata.create_all(engine)
-SessionLocal = sessionmaker(bind=engine)
-with SessionLocal() as seed:
-    seed.add(User(name="ada", addresses=[Address(email="ada@example.com")]))
-    seed.commit()
-"""
 
 
 @dataclass(frozen=True)

@@ -16,41 +16,23 @@ import pytest
 from sqla_lint.engine import lint_source
 from sqla_lint.settings import Settings
 
-HEADER = '''\
+from .orm_models import MODELS
+
+HEADER = (
+    MODELS
+    + """
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import ForeignKey, create_engine, func, select, text, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy import update
 
-from app.models import Invoice
 from app.mail import send_welcome
+from app.models import Invoice
 
-engine = create_engine("sqlite://")
-SessionLocal = sessionmaker(bind=engine)
 executor = ThreadPoolExecutor()
 CURRENT = None
 
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str]
-    nickname: Mapped[str | None] = mapped_column(default=None)
-    addresses: Mapped[list["Address"]] = relationship(back_populates="user")
-
-
-class Address(Base):
-    __tablename__ = "addresses"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    user: Mapped[User] = relationship(back_populates="addresses")
-
-
-'''
+"""
+)
 
 
 def _fix_of(body: str):
