@@ -21,6 +21,13 @@ UNFIXABLE = (
     "        s = Session(engine)\n    return s.query(1).all()\n"
 )
 CLEAN = FIXED
+# A leak whose fix is unsafe: the returned instance is detached once the block closes the session.
+UNSAFE_LEAK = "from sqlalchemy.orm import Session\n\ndef get(engine, user_id):\n    s = Session(engine)\n    return s.get(User, user_id)\n"
+UNSAFE_FIXED = (
+    "from sqlalchemy.orm import Session\n\ndef get(engine, user_id):\n    with Session(engine) as s:\n"
+    "        return s.get(User, user_id)\n"
+)
+HIDDEN_HINT = "(1 hidden fix can be enabled with the `--unsafe-fixes` option.)\n"
 
 
 def test_fix_writes_and_exits_0_when_everything_is_fixed(cli, tmp_path: Path):
@@ -192,3 +199,65 @@ def test_unsafe_fixes_apply_only_with_the_option(tmp_path: Path, monkeypatch, ca
     assert cli.main(["check", "--diff", str(target)]) == 0
     assert cli.main(["check", "--fix", "--unsafe-fixes", str(target)]) == 0
     assert target.read_text() == FIXED
+
+
+# -- unsafe fixes, from a shape the analysis really calls unsafe ------------------------
+
+
+def test_fix_leaves_unsafe_fixes_and_says_they_are_hidden(cli, tmp_path: Path):
+    (tmp_path / "leak.py").write_text(LEAK)
+    (tmp_path / "unsafe.py").write_text(UNSAFE_LEAK)
+    result = cli("check", "--fix", str(tmp_path))
+    assert result.returncode == 1
+    assert (tmp_path / "leak.py").read_text() == FIXED
+    assert (tmp_path / "unsafe.py").read_text() == UNSAFE_LEAK
+    assert "unsafe.py:4:9: SQA401" in result.stdout
+    assert result.stdout.rstrip().endswith("Found 2 errors (1 fixed, 1 remaining).")
+    assert result.stderr == HIDDEN_HINT
+
+
+def test_unsafe_fixes_option_applies_them(cli, tmp_path: Path):
+    target = tmp_path / "unsafe.py"
+    target.write_text(UNSAFE_LEAK)
+    result = cli("check", "--fix", "--unsafe-fixes", str(target))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert target.read_text() == UNSAFE_FIXED
+    assert result.stdout == "Found 1 error (1 fixed, 0 remaining).\n"
+    assert result.stderr == ""
+
+
+def test_diff_shows_unsafe_fixes_only_with_the_option(cli, tmp_path: Path):
+    target = tmp_path / "unsafe.py"
+    target.write_text(UNSAFE_LEAK)
+    plain = cli("check", "--diff", str(target))
+    assert plain.returncode == 0 and plain.stdout == ""
+    assert plain.stderr == "No errors would be fixed.\n" + HIDDEN_HINT
+    unsafe = cli("check", "--diff", "--unsafe-fixes", str(target))
+    assert unsafe.returncode == 1
+    assert "+    with Session(engine) as s:\n" in unsafe.stdout
+    assert unsafe.stderr == "Would fix 1 error.\n"
+    assert target.read_text() == UNSAFE_LEAK
+
+
+def test_json_output_marks_the_fix_unsafe_and_says_why(cli, tmp_path: Path):
+    (tmp_path / "unsafe.py").write_text(UNSAFE_LEAK)
+    result = cli("check", "--output-format", "json", str(tmp_path / "unsafe.py"))
+    fix = json.loads(result.stdout)[0]["fix"]
+    assert fix["applicability"] == "unsafe"
+    assert fix["message"] == (
+        "Open `s` with `with Session(engine) as s:` (unsafe: `s.get(User, user_id)` is returned; it may hold "
+        "ORM instances, which the `with` block detaches, so attributes not loaded yet raise `DetachedInstanceError`)"
+    )
+    assert fix["edits"] == [
+        {
+            "content": "    with Session(engine) as s:\n        return s.get(User, user_id)\n",
+            "location": {"row": 4, "column": 1},
+            "end_location": {"row": 6, "column": 1},
+        }
+    ]
+
+
+def test_full_output_labels_the_fix_unsafe(cli, tmp_path: Path):
+    (tmp_path / "unsafe.py").write_text(UNSAFE_LEAK)
+    result = cli("check", "--output-format", "full", str(tmp_path / "unsafe.py"))
+    assert "  = fix (unsafe): Open `s` with `with Session(engine) as s:` (unsafe: `s.get(User, user_id)` is returned;" in result.stdout

@@ -17,12 +17,19 @@ case runs, as it effectively is between collections in a busy process. None of t
 examples commits, because in SQLAlchemy 2.x ``commit()`` returns the connection to the
 pool, which would hide the leak. SQA404's fix is not a leak fix; it is checked to keep
 the pool at zero. Async cases use aiosqlite and skip where it or greenlet is missing.
+
+The last part checks fix applicability on the same engine: each shape whose fix is
+unsafe really changes what the caller sees (the original works, the fixed code raises
+``DetachedInstanceError`` or reads a closed connection), and each safe shape near it does
+not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import sys
+import types
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -34,6 +41,8 @@ import pytest
 from sqla_lint.engine import lint_source
 from sqla_lint.fixer import fix_source
 from sqla_lint.settings import Settings
+
+from .orm_models import MODELS
 
 SYNC_HEADER = """\
 from sqlalchemy import create_engine, text
@@ -390,3 +399,291 @@ def test_fix_where_a_committing_block_returns_a_plain_value():
     exec(compile(fixed.source, "<fixed>", "exec"), namespace)
     assert namespace["create"]("kept") == 1
     assert namespace["engine"].pool.checkedout() == 0
+
+
+# -- unsafe fixes: a value read from the session outlives the block --------------------
+#
+# The leaky original keeps a session with a transaction open alive after the function
+# returns (the transaction refers back to it, so only the cycle collector frees it), and
+# its instances can still lazy-load. The fixed code closes it, which detaches them. These
+# cases show the difference on a real engine, as an application meets it: the original
+# works, the fixed code raises. The garbage collector is off, as above; in a running
+# process the original works until the next collection, so its behaviour is merely
+# unpredictable where the fixed code's is not.
+
+
+
+@dataclass(frozen=True)
+class Shape:
+    id: str
+    code: str
+    source: str
+    use: Callable[[dict[str, Any]], Any]
+
+
+def _emails(user: Any) -> list[str]:
+    return [address.email for address in user.addresses]
+
+
+def _collected(namespace: dict[str, Any]) -> Any:
+    callbacks: list[Callable[[], Any]] = []
+    namespace["later"](1, callbacks)
+    return callbacks[0]()
+
+
+def _cached(namespace: dict[str, Any]) -> Any:
+    cache = namespace["Cache"]()
+    cache.load(1)
+    return _emails(cache.user)
+
+
+def _saved(namespace: dict[str, Any]) -> Any:
+    user = namespace["User"](name="eve")
+    namespace["save"](user)
+    return _emails(user)
+
+
+UNSAFE_SHAPES = [
+    Shape(
+        "returned-instance",
+        "SQA401",
+        """
+def get(user_id):
+    db = SessionLocal()
+    return db.get(User, user_id)
+""",
+        lambda ns: _emails(ns["get"](1)),
+    ),
+    Shape(
+        "returned-list",
+        "SQA401",
+        """
+def everyone():
+    db = SessionLocal()
+    return db.scalars(select(User)).all()
+""",
+        lambda ns: _emails(ns["everyone"]()[0]),
+    ),
+    Shape(
+        "yielded-instances",
+        "SQA401",
+        """
+def each_user():
+    db = SessionLocal()
+    for user in db.scalars(select(User)):
+        yield user
+""",
+        lambda ns: _emails(list(ns["each_user"]())[0]),
+    ),
+    Shape(
+        "stored-on-an-object",
+        "SQA401",
+        """
+class Cache:
+    def load(self, user_id):
+        db = SessionLocal()
+        self.user = db.get(User, user_id)
+""",
+        _cached,
+    ),
+    Shape(
+        "callback-run-later",
+        "SQA401",
+        """
+def later(user_id, callbacks):
+    db = SessionLocal()
+    user = db.get(User, user_id)
+    callbacks.append(lambda: _emails(user))
+
+
+def _emails(user):
+    return [address.email for address in user.addresses]
+""",
+        _collected,
+    ),
+    Shape(
+        "refreshed-after-commit",
+        "SQA401",
+        """
+def create(name):
+    db = SessionLocal()
+    user = User(name=name)
+    db.add(user)
+    db.commit()
+    db.refresh(user)
+    return user
+""",
+        lambda ns: _emails(ns["create"]("bob")),
+    ),
+    Shape(
+        "callers-object-added",
+        "SQA401",
+        """
+def save(user):
+    db = SessionLocal()
+    db.add(user)
+    db.flush()
+""",
+        _saved,
+    ),
+    Shape(
+        "returned-lazy-result",
+        "SQA401",
+        """
+def users():
+    db = SessionLocal()
+    return db.execute(select(User))
+""",
+        lambda ns: [row.User.name for row in ns["users"]()],
+    ),
+    Shape(
+        # QueuePool keeps SQLite's connection open, and pysqlite's cursor outlives its
+        # checkout; a pool that closes connections on return (NullPool, an overflow
+        # connection) or a server-side cursor does not.
+        "returned-lazy-connection-result",
+        "SQA503",
+        """
+null_engine = create_engine(DATABASE_URL, poolclass=NullPool)
+
+
+def names():
+    conn = null_engine.connect()
+    return conn.execute(text("select name from users"))
+""",
+        lambda ns: ns["names"]().all(),
+    ),
+]
+
+SAFE_SHAPES = [
+    Shape(
+        "count",
+        "SQA401",
+        """
+def count():
+    db = SessionLocal()
+    return db.query(User).count()
+""",
+        lambda ns: ns["count"](),
+    ),
+    Shape(
+        "mapped-column",
+        "SQA401",
+        """
+def name_of(user_id):
+    db = SessionLocal()
+    user = db.get(User, user_id)
+    return user.name
+""",
+        lambda ns: ns["name_of"](1),
+    ),
+    Shape(
+        "column-rows",
+        "SQA401",
+        """
+def names():
+    db = SessionLocal()
+    return db.scalars(select(User.name)).all()
+""",
+        lambda ns: ns["names"](),
+    ),
+    Shape(
+        "instance-returned-after-commit",
+        "SQA401",
+        """
+def create(name):
+    db = SessionLocal()
+    user = User(name=name)
+    db.add(user)
+    db.commit()
+    return user
+""",
+        lambda ns: _emails(ns["create"]("bob")),
+    ),
+    Shape(
+        "instances-returned-after-close",
+        "SQA401",
+        """
+def everyone():
+    db = SessionLocal()
+    users = db.scalars(select(User)).all()
+    db.close()
+    return list(users)
+""",
+        lambda ns: _emails(ns["everyone"]()[0]),
+    ),
+    Shape(
+        "stored-before-commit",
+        "SQA401",
+        """
+class Cache:
+    def load(self, user_id):
+        db = SessionLocal()
+        self.user = db.get(User, user_id)
+        db.commit()
+""",
+        _cached,
+    ),
+    Shape(
+        "instance-returned-after-a-begin-block",
+        "SQA401",
+        """
+def create(name):
+    db = SessionLocal()
+    with db.begin():
+        user = User(name=name)
+        db.add(user)
+    return user
+""",
+        lambda ns: _emails(ns["create"]("bob")),
+    ),
+]
+
+
+def _outcome(source: str, shape: Shape, database: str) -> str:
+    """What the application sees: the value, or the exception's type. The case runs as a
+    module of its own, where declarative mapping resolves its ``Mapped[...]`` annotations."""
+    module = types.ModuleType("oracle_models_case")
+    module.DATABASE_URL = f"sqlite:///{database}"  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    try:
+        with _no_garbage_collection():
+            exec(compile(source, "<oracle case>", "exec"), module.__dict__)
+            try:
+                return repr(shape.use(module.__dict__))
+            except Exception as error:  # noqa: BLE001 - the exception is the outcome
+                return type(error).__name__
+    finally:
+        del sys.modules[module.__name__]
+
+
+def _fixes(shape: Shape) -> tuple[str, bytes]:
+    source = MODELS + shape.source
+    findings = lint_source(source, "case.py", Settings()).diagnostics
+    assert [d.code for d in findings] == [shape.code], findings
+    return source, fix_source(source.encode(), "case.py", Settings(), unsafe=True).source
+
+
+@pytest.mark.parametrize("shape", UNSAFE_SHAPES, ids=lambda shape: shape.id)
+def test_unsafe_fix_changes_what_the_caller_sees(shape: Shape, tmp_path):
+    source, fixed = _fixes(shape)
+    (finding,) = lint_source(source, "case.py", Settings()).diagnostics
+    assert finding.fix is not None and finding.fix.applicability.value == "unsafe"
+    assert fix_source(source.encode(), "case.py", Settings()).source == source.encode()
+    assert fixed != source.encode()
+
+    before = _outcome(source, shape, str(tmp_path / "original.db"))
+    after = _outcome(fixed.decode(), shape, str(tmp_path / "fixed.db"))
+    assert before not in ("DetachedInstanceError", "InvalidRequestError", "ProgrammingError"), before
+    assert after in ("DetachedInstanceError", "InvalidRequestError", "ProgrammingError"), after
+
+
+@pytest.mark.parametrize("shape", SAFE_SHAPES, ids=lambda shape: shape.id)
+def test_safe_fix_changes_nothing_the_caller_sees(shape: Shape, tmp_path):
+    source, fixed = _fixes(shape)
+    (finding,) = lint_source(source, "case.py", Settings()).diagnostics
+    assert finding.fix is not None and finding.fix.applicability.value == "safe"
+    assert fix_source(source.encode(), "case.py", Settings()).source == fixed
+
+    before = _outcome(source, shape, str(tmp_path / "original.db"))
+    after = _outcome(fixed.decode(), shape, str(tmp_path / "fixed.db"))
+    assert before == after

@@ -6,11 +6,13 @@ queries, multi-line calls, multi-line strings, nested ``if``s, own-line and trai
 comments, blank lines, an optional trailing close and return. It is sync or async, a
 session or a connection, with LF or CRLF, spaces or tabs, with or without a BOM.
 
-For the safe shapes a fix must be offered. The fixed file compiles, and fixing it again
-changes nothing. Every byte before the creating statement and after the end of its block
-is unchanged. Run against SQLite, the fixed function leaves no connection checked out
-(and the original leaves one, unless it closes on its happy path). For the unsafe shapes,
-where something escapes the block, no fix may be offered at all.
+For the safe shapes a safe fix must be offered. The fixed file compiles, and fixing it
+again changes nothing. Every byte before the creating statement and after the end of its
+block is unchanged. Run against SQLite, the fixed function leaves no connection checked
+out (and the original leaves one, unless it closes on its happy path). Where the resource
+itself escapes the block, no fix may be offered at all. Where a lazy result read from it
+escapes, the fix is unsafe: ``--fix`` leaves the file alone, and ``--unsafe-fixes``
+applies it with the same guarantees.
 """
 
 from __future__ import annotations
@@ -65,14 +67,17 @@ HELPERS = [
     "",
     "scheduler = Scheduler()",
 ]
-UNSAFE = ("used_after_block", "returns_lazy_result", "alias", "constructor", "scheduled", "generator_expression", "closure")
+# The resource itself escapes: no fix.
+ESCAPES = ("used_after_block", "alias", "constructor", "scheduled", "generator_expression", "closure")
+# Something read from it escapes: an unsafe fix.
+UNSAFE = ("returns_lazy_result", "stores_lazy_result")
 
 
 @dataclass(frozen=True)
 class Example:
     source: bytes
     asynchronous: bool
-    unsafe: str | None  # which escape from the block, if any
+    unsafe: str | None  # which escape from the block, if any (ESCAPES or UNSAFE)
     closes_on_happy_path: bool
     creation_row: int  # 1-based row of `name = ...`
     block_end_row: int  # last row of the block the creation is in
@@ -83,7 +88,7 @@ def examples(draw: st.DrawFn) -> Example:
     asynchronous = draw(st.booleans())
     connection = draw(st.booleans())
     name = draw(st.sampled_from(["conn", "c"] if connection else ["s", "db", "session"]))
-    unsafe = draw(st.none() | st.sampled_from(UNSAFE))
+    unsafe = draw(st.none() | st.sampled_from(ESCAPES + UNSAFE))
     wrappers = draw(st.lists(st.sampled_from(["if", "for", "try", "with"]), max_size=2))
     if unsafe == "used_after_block" and not wrappers:
         wrappers = ["if"]
@@ -138,6 +143,8 @@ def examples(draw: st.DrawFn) -> Example:
         lines.append((level, f"lazy = ({name}.info for _ in items)"))
     elif unsafe == "closure":
         lines.append((level, f"callback = lambda: {name}.info"))
+    elif unsafe == "stores_lazy_result":
+        lines.append((level, f"items.append({aw}{name}.execute(text(\"select 7\")))"))
     closes = draw(st.booleans()) and unsafe != "returns_lazy_result"
     if closes:
         lines.append((level, f"{aw}{name}.close()"))
@@ -174,19 +181,23 @@ def _findings_at(source: bytes, row: int) -> list[Any]:
 def test_fix_properties(example: Example):
     compile(example.source, "generated.py", "exec", dont_inherit=True)
     findings = _findings_at(example.source, example.creation_row)
-    if example.unsafe is not None:
+    if example.unsafe in ESCAPES:
         # A closure captures it, which is not a leak; every other escape still leaks.
         assert findings or example.unsafe == "closure"
         assert [d for d in findings if d.fix is not None] == []
         return
     assert len(findings) == 1 and findings[0].fix is not None
-    outcome = fix_source(example.source, "generated.py", Settings())
+    unsafe = example.unsafe is not None
+    assert findings[0].fix.applicability.value == ("unsafe" if unsafe else "safe")
+    if unsafe:
+        assert fix_source(example.source, "generated.py", Settings()).source == example.source
+    outcome = fix_source(example.source, "generated.py", Settings(), unsafe=unsafe)
     assert outcome.error is None
     fixed = outcome.source
     compile(fixed, "generated.py", "exec", dont_inherit=True)
     assert b"with " in fixed.splitlines()[example.creation_row - 1]
 
-    again = fix_source(fixed, "generated.py", Settings())
+    again = fix_source(fixed, "generated.py", Settings(), unsafe=unsafe)
     assert again.source == fixed and again.fixed == ()
 
     lines = example.source.splitlines(keepends=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sqla_lint.docs import PAGE_SECTIONS, rendered_pages, rule_page
+from sqla_lint.docs import PAGE_SECTIONS, fix_label, rendered_pages, rule_page
 from sqla_lint.engine import lint_source
 from sqla_lint.rules import ALL_RULES
 from sqla_lint.settings import ALL_CODES, Settings
@@ -63,4 +63,13 @@ def test_page_sections_in_order(rule):
     headings = [line[3:] for line in page.splitlines() if line.startswith("## ")]
     assert headings == list(PAGE_SECTIONS)
     assert rule.EXAMPLE_FIRES.strip() in page and rule.EXAMPLE_SILENT.strip() in page
-    assert f"Fix applicability: **{rule.FIX.value if rule.FIX else 'none'}**." in page
+    assert f"Fix applicability: **{fix_label(rule)}**." in page
+
+
+def test_fix_label_says_when_a_fix_can_be_unsafe():
+    from sqla_lint.rules import RULES_BY_CODE
+
+    assert fix_label(RULES_BY_CODE["SQA401"]) == "safe or unsafe"
+    assert fix_label(RULES_BY_CODE["SQA503"]) == "safe or unsafe"
+    assert fix_label(RULES_BY_CODE["SQA502"]) == "safe"
+    assert fix_label(RULES_BY_CODE["SQA402"]) == "none"

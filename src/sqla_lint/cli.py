@@ -328,7 +328,7 @@ def _errors(count: int) -> str:
 
 
 def _hidden_fixes_hint(diagnostics: list[Diagnostic], unsafe: bool) -> None:
-    """After ``--fix``, say when unsafe fixes were left unapplied (on stderr)."""
+    """After ``--fix`` or ``--diff``, say when unsafe fixes were left unapplied (on stderr)."""
     hidden = sum(d.fix is not None and not applies(d.fix, unsafe) for d in diagnostics)
     if hidden:
         sys.stderr.write(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)\n")
@@ -363,6 +363,7 @@ def _fix(args: argparse.Namespace, paths: list[str], resolver: ConfigResolver, o
                 sys.stdout.write(_unified_diff(outcome))
         sys.stdout.flush()
         sys.stderr.write(f"Would fix {_errors(fixed)}.\n" if fixed else "No errors would be fixed.\n")
+        _hidden_fixes_hint([d for outcome in outcomes for d in outcome.result.diagnostics], args.unsafe_fixes)
         has_diff = any(outcome.source is not None for outcome in outcomes)
         return EXIT_FINDINGS if has_diff or failed else EXIT_CLEAN
 

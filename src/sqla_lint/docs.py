@@ -40,7 +40,9 @@ No fix is offered.
 
 
 def fix_label(rule: type[Rule]) -> str:
-    return rule.FIX.value if rule.FIX is not None else "none"
+    if rule.FIX is None:
+        return "none"
+    return f"{rule.FIX.value} or unsafe" if rule.FIX_SOMETIMES_UNSAFE else rule.FIX.value
 
 
 def parse_sections(text: str) -> dict[str, str]:

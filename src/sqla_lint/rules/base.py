@@ -70,6 +70,8 @@ class Rule:
     NAME: ClassVar[str]
     SUMMARY: ClassVar[str]
     FIX: ClassVar[Applicability | None] = None
+    # The fix is FIX where it can be; in some shapes it changes behaviour and is unsafe.
+    FIX_SOMETIMES_UNSAFE: ClassVar[bool] = False
     EXAMPLE_FIRES: ClassVar[str] = ""
     EXAMPLE_SILENT: ClassVar[str] = ""
 

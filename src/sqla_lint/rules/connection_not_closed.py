@@ -30,16 +30,24 @@ class ConnectionNotClosed(Rule):
     see. Say so next to a `# noqa: SQA503`.
 
     ## Fix safety
-    Safe where the connection is a local whose uses all follow it in the same block: it is
-    rewritten to `with engine.connect() as conn:` (`async with` for an `AsyncEngine`). Only
-    `connect()` is rewritten: `begin()` as a context manager also commits, and
-    `raw_connection()` is not a context manager.
+    Offered where the connection is a local whose uses all follow it in the same block:
+    it is rewritten to `with engine.connect() as conn:` (`async with` for an
+    `AsyncEngine`). Only `connect()` is rewritten: `begin()` as a context manager also
+    commits, and `raw_connection()` is not a context manager.
+
+    The fix is **unsafe** where a lazy `Result` read from the connection outlives the
+    block (returned, stored, handed on): it would read a cursor whose connection the
+    block has given back, which fails with a server-side cursor (`stream_results`,
+    `yield_per`) or a pool that closes connections as they come back (`NullPool`, an
+    overflow connection). Rows, scalars and `rowcount` read inside the block are plain
+    values, so the fix is safe there.
     """
 
     CODE = "SQA503"
     NAME = "connection-not-closed"
     SUMMARY = "A connection from engine.connect()/begin()/raw_connection() is not closed on every path."
     FIX = Applicability.SAFE
+    FIX_SOMETIMES_UNSAFE = True
     EXAMPLE_FIRES = """\
 from sqlalchemy import create_engine, text
 

@@ -111,12 +111,15 @@ app = FastAPI(lifespan=lifespan)
             ownership = context.ownership_of(creation)
             holder = ownership.holder or creation.source
             noun = "Engine" if creation.kind.is_engine else "Pool"
-            action = "await {}.dispose()" if creation.kind.is_engine else "await {}.close()"
             hook = "lifespan" if function in model.hooks.lifespans else "startup hook"
+            binding = binding_of(model, creation.call)
+            written = model.source_of(binding.target) if binding is not None else holder
+            written = holder if "\n" in written else written
+            action = "; ".join(statement.format(written) for statement in _shutdown_statements(model, creation))
             yield Finding(
                 creation.call,
                 f"{noun} `{holder}` created in {hook} `{model.function_name(function)}` is never "
-                f"disposed at shutdown; `{action.format(holder)}` in a `finally` around the `yield` "
+                f"disposed at shutdown; `{action}` in a `finally` around the `yield` "
                 "or in a shutdown hook",
                 fixes.get(creation.call),
             )
@@ -133,6 +136,17 @@ app = FastAPI(lifespan=lifespan)
                 for receiver, _ in context.model.closing_receivers(closers_for(creation.kind))
             )
         return False
+
+
+def _shutdown_statements(model: ModuleModel, creation: Creation) -> tuple[str, ...]:
+    """How to give back what ``creation`` made (awaited only where that returns an
+    awaitable); by its kind where the factory is not one the symbol table knows."""
+    known = shutdown_statements(model.qualified_name(creation.call.func) or "")
+    if known is not None:
+        return known
+    if creation.kind.is_engine:
+        return ("await {}.dispose()",) if creation.kind.is_async else ("{}.dispose()",)
+    return ("await {}.close()",)
 
 
 def _shutdown_fixes(model: ModuleModel, leaked: list[Creation]) -> dict[cst.Call, Rewrite]:

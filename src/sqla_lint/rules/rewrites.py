@@ -13,8 +13,10 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from ..diagnostics import Applicability
 from ..semantic import Creation, ModuleModel
 from ..semantic.blocks import LocalTail, is_close_line, local_tail
+from ..semantic.escapes import escape_from_block
 from ..semantic.names import mentions
 from .base import Replacement, Rewrite
 
@@ -23,7 +25,8 @@ Replacements = tuple[tuple[cst.CSTNode, Replacement], ...]
 
 def with_rewrite(model: ModuleModel, creation: Creation, *, keep_await: bool) -> Rewrite | None:
     """The fix for a leaked local session or connection: open it with ``with`` (``async
-    with``) around the rest of its block. None where that shape does not hold.
+    with``) around the rest of its block. None where that shape does not hold; unsafe
+    where something read from the resource outlives the block, which it then closes.
 
     ``keep_await`` keeps ``await helper()`` as the item (a coroutine that returns a
     session); otherwise ``await engine.connect()`` becomes ``engine.connect()``, which
@@ -41,10 +44,12 @@ def with_rewrite(model: ModuleModel, creation: Creation, *, keep_await: bool) ->
         return None
     item = tail.binding.value if keep_await else creation.call
     opener = "async with" if asynchronous else "with"
-    return Rewrite(
-        f"Open `{tail.name}` with `{opener} {creation.source} as {tail.name}:`",
-        open_with(tail, item, asynchronous=asynchronous),
-    )
+    title = f"Open `{tail.name}` with `{opener} {creation.source} as {tail.name}:`"
+    replacements = open_with(tail, item, asynchronous=asynchronous)
+    escape = escape_from_block(model, tail, session=creation.kind.is_session)
+    if escape is None:
+        return Rewrite(title, replacements)
+    return Rewrite(f"{title} (unsafe: {escape.reason(creation.kind.is_session)})", replacements, Applicability.UNSAFE)
 
 
 def open_with(tail: LocalTail, item: cst.BaseExpression, *, asynchronous: bool) -> Replacements:

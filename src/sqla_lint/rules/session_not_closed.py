@@ -29,18 +29,41 @@ class SessionNotClosed(Rule):
     comment saying who closes it.
 
     ## Fix safety
-    Safe where the session is a local whose uses all follow it in the same block: it is
-    rewritten to `with` / `async with` around those statements, and a trailing `close()`
-    is removed. No fix is offered where something tied to the session outlives the block:
-    a lazy `Result` or `Query` returned or stored, an object or task it is handed to, an
-    alias, or a closure. Objects loaded by the session and returned are detached when the
-    block closes it; attributes not yet loaded can no longer be lazy-loaded.
+    Offered where the session is a local whose uses all follow it in the same block: it
+    is rewritten to `with` / `async with` around those statements, and a trailing
+    `close()` is removed. No fix is offered where the session itself outlives the block:
+    an alias, a closure, or an object or task it is handed to.
+
+    The fix is **unsafe** where something read from the session outlives the block: an
+    ORM instance or a list of them, or a lazy `Result` or `Query`, that is returned,
+    yielded, stored on an object, in a container or a global, handed to a constructor or
+    a scheduler, raised, or read after the block; or an object from outside the block
+    that is added to the session. The leaked session has a transaction open, which refers
+    back to it, so it lives until the garbage collector runs and its instances keep
+    lazy-loading through it. After the fix `close()` detaches them: an attribute not
+    loaded yet raises `DetachedInstanceError`, a `Result` of ORM rows can no longer be
+    read, and a `Query` quietly opens the session again. The fix message names the value.
+
+    It is **safe** where nothing of the kind escapes: nothing is returned, or a count, a
+    string, a comparison, a column of a class mapped in the same module, the rows of
+    `text()` or of a `select` of columns. It is also safe where the session's last act is
+    `commit()`, `rollback()`, `close()` or a `with session.begin():` block right before
+    the function returns: the original session then has no transaction, nothing refers
+    to it, and it is freed on return, so its instances are detached either way. A value
+    that cannot be told apart from an ORM instance (an attribute of a model imported from
+    another module, what a helper returns) counts as one.
+
+    A session that is itself `yield`ed (a FastAPI dependency, a `@contextmanager`
+    factory) is closed when the consumer resumes the generator. The fix is safe there, as
+    that is what such generators promise, but instances the consumer keeps past that
+    point are detached.
     """
 
     CODE = "SQA401"
     NAME = "session-not-closed"
     SUMMARY = "A Session or AsyncSession can reach the end of its scope without being closed."
     FIX = Applicability.SAFE
+    FIX_SOMETIMES_UNSAFE = True
     EXAMPLE_FIRES = """\
 from sqlalchemy.orm import sessionmaker
 

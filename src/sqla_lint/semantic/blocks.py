@@ -1,11 +1,13 @@
-"""Shapes a fix can rewrite without changing what the code does.
+"""Shapes a fix can rewrite in place.
 
 A leak fix moves code: it opens a resource with ``with`` around the statements that use
-it, or wraps a lifespan's ``yield`` in ``try``/``finally``. That is only safe in some
+it, or wraps a lifespan's ``yield`` in ``try``/``finally``. That is only possible in some
 shapes. The resource is bound by a plain assignment alone on its line. Every use comes
-after that line, in the same block. Nothing tied to the resource outlives the block: not
-the resource itself, not a lazy ``Result`` or ``Query`` read from it, not an object or
-task it was handed to. Each rule that offers a fix asks here; none re-derives the answer.
+after that line, in the same block. The resource itself does not outlive the block: it
+is not aliased, captured by a closure, or handed to an object or task that keeps it.
+Whether something *read* from it outlives the block, which makes the fix change what the
+program does, is ``escapes.py``'s question. Each rule that offers a fix asks here; none
+re-derives the answer.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from .model import ModuleModel
-from .names import dotted_name, last_segment, mentions
-from .symbols import DEFERRING_CALLS, MATERIALIZING_BUILTINS, MATERIALIZING_METHODS
+from .names import dotted_name, last_segment
+from .symbols import DEFERRING_CALLS
 from .tree import FunctionNode, TreeIndex
 
 # Nodes a value passes through unchanged on its way into a call's arguments.
@@ -33,8 +35,6 @@ _PASS_THROUGH = (
     cst.StarredDictElement,
     cst.Dict,
 )
-# Expressions whose value is computed on the spot and holds nothing lazily.
-_EAGER = (cst.ListComp, cst.SetComp, cst.DictComp, cst.Comparison, cst.FormattedString, cst.UnaryOperation)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def binding_of(model: ModuleModel, call: cst.Call) -> Binding | None:
 
 def local_tail(model: ModuleModel, call: cst.Call) -> LocalTail | None:
     """The local that ``call``'s resource is bound to, if it can be opened with ``with``
-    around the rest of its block: every use follows it there and nothing escapes."""
+    around the rest of its block: every use follows it there and the resource itself
+    does not escape."""
     binding = binding_of(model, call)
     if binding is None or not isinstance(binding.target, cst.Name):
         return None
@@ -99,8 +100,6 @@ def local_tail(model: ModuleModel, call: cst.Call) -> LocalTail | None:
     if any(tree.names_in.get(nested, {}).get(name) for nested in tree.nested_functions.get(function, ())):
         return None
     if not all(_plain_use(tree, ref) for ref in references):
-        return None
-    if _outlives_block(tree, function, name, following):
         return None
     return LocalTail(binding, name, block, following)
 
@@ -194,7 +193,7 @@ def _plain_use(tree: TreeIndex, ref: cst.Name) -> bool:
             node = parent
             continue
         if isinstance(parent, cst.Call) and node is not parent.func:
-            if _retains_arguments(parent):
+            if retains_arguments(parent):
                 return False
             handed = True
             node = parent
@@ -202,70 +201,7 @@ def _plain_use(tree: TreeIndex, ref: cst.Name) -> bool:
         return handed
 
 
-def _retains_arguments(call: cst.Call) -> bool:
+def retains_arguments(call: cst.Call) -> bool:
     """Constructors (``Repo(s)``, ``Thread(args=(s,))``) and schedulers keep what they get."""
     leaf = last_segment(dotted_name(call.func) or "")
     return leaf in DEFERRING_CALLS or leaf.lstrip("_")[:1].isupper()
-
-
-def _outlives_block(tree: TreeIndex, function: FunctionNode, name: str, following: tuple[cst.BaseStatement, ...]) -> bool:
-    """Whether something read from the resource lazily is returned or stored past the block."""
-    assignments = [a for a in tree.assignments_in.get(function, ()) if _within(tree, following, a)]
-    lazy = {name}
-    changed = True
-    while changed:
-        changed = False
-        for assignment in assignments:
-            if assignment.value is None or _materialized(assignment.value, lazy):
-                continue
-            for target in _targets(assignment):
-                if isinstance(target, cst.Name) and target.value not in lazy:
-                    lazy.add(target.value)
-                    changed = True
-    for statement in tree.returns_in.get(function, ()):
-        if statement.value is not None and _within(tree, following, statement) and not _materialized(statement.value, lazy):
-            return True
-    declared = tree.globals_declared.get(function, set()) | tree.nonlocals_declared.get(function, set())
-    for assignment in assignments:
-        kept = [t for t in _targets(assignment) if not isinstance(t, cst.Name) or t.value in declared]
-        if kept and assignment.value is not None and not _materialized(assignment.value, lazy):
-            return True
-    return False
-
-
-def _targets(assignment: cst.Assign | cst.AnnAssign | cst.NamedExpr) -> list[cst.BaseExpression]:
-    if isinstance(assignment, cst.Assign):
-        return [target.target for target in assignment.targets]
-    return [assignment.target]
-
-
-def _materialized(node: cst.BaseExpression, lazy: set[str]) -> bool:
-    """Whether ``node``'s value no longer needs the resource: rows, scalars, counts,
-    instances, or anything that does not mention it, as opposed to a lazy Result or Query."""
-    if not mentions(node, lazy):
-        return True
-    if isinstance(node, _EAGER):
-        return True
-    if isinstance(node, cst.Await):
-        return _materialized(node.expression, lazy)
-    if isinstance(node, cst.Call):
-        if mentions(node.func, lazy):
-            return isinstance(node.func, cst.Attribute) and node.func.attr.value in MATERIALIZING_METHODS
-        if isinstance(node.func, cst.Name) and node.func.value in MATERIALIZING_BUILTINS:
-            return True
-        return not _retains_arguments(node) or all(_materialized(arg.value, lazy) for arg in node.args)
-    if isinstance(node, (cst.Attribute, cst.Subscript)):
-        return _materialized(node.value, lazy)
-    if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
-        return all(_materialized(element.value, lazy) for element in node.elements)
-    if isinstance(node, cst.Dict):
-        return all(
-            _materialized(element.value, lazy)
-            and (not isinstance(element, cst.DictElement) or _materialized(element.key, lazy))
-            for element in node.elements
-        )
-    if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation)):
-        return _materialized(node.left, lazy) and _materialized(node.right, lazy)
-    if isinstance(node, cst.IfExp):
-        return _materialized(node.body, lazy) and _materialized(node.orelse, lazy)
-    return False

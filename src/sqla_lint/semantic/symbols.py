@@ -147,8 +147,48 @@ DEFERRING_CALLS = frozenset(
     }
 )
 
-# Calls whose result no longer needs the session or connection it was read from: rows,
-# scalars and instances, as opposed to a lazy Result, Query or cursor.
+# What reading from a session or connection returns, for deciding whether a fix that
+# closes it earlier changes what the caller sees (``semantic/escapes.py``).
+
+# Session / Connection methods whose result holds nothing: None, a bool.
+RESOURCE_PLAIN_METHODS = frozenset(
+    {
+        "commit",
+        "rollback",
+        "close",
+        "flush",
+        "add",
+        "add_all",
+        "delete",
+        "expunge",
+        "expunge_all",
+        "refresh",
+        "expire",
+        "expire_all",
+        "invalidate",
+        "reset",
+        "prepare",
+        "detach",
+        "is_modified",
+        "in_transaction",
+        "in_nested_transaction",
+        "enable_relationship_loading",
+        "bulk_save_objects",
+        "bulk_insert_mappings",
+        "bulk_update_mappings",
+    }
+)
+# Session methods that put an object into the session (it is then one of its instances).
+ATTACHING_METHODS = frozenset({"add", "add_all"})
+# Session methods that return an instance the session holds.
+INSTANCE_METHODS = frozenset({"get", "get_one", "merge"})
+# Methods that run a statement and return a Result still reading from the connection.
+# (``exec`` is SQLModel's.)
+RESULT_METHODS = frozenset({"execute", "scalars", "stream", "stream_scalars", "exec_driver_sql", "exec"})
+# Methods that run a statement and return its first column's first value.
+SCALAR_METHODS = frozenset({"scalar"})
+
+# Result / Query methods that read rows and need nothing afterwards.
 MATERIALIZING_METHODS = frozenset(
     {
         "all",
@@ -158,19 +198,94 @@ MATERIALIZING_METHODS = frozenset(
         "scalar",
         "scalar_one",
         "scalar_one_or_none",
-        "get",
-        "get_one",
-        "count",
         "fetchall",
         "fetchone",
         "fetchmany",
-        "keys",
-        "merge",
+        "get",
+        "get_one",
     }
 )
-MATERIALIZING_BUILTINS = frozenset(
-    {"list", "tuple", "set", "frozenset", "dict", "sorted", "len", "sum", "min", "max", "any", "all", "bool", "int", "float", "str"}
+# Of those, the ones that return one row or instance rather than a list.
+SINGLE_ROW_METHODS = frozenset({"first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none", "get", "get_one"})
+# Result / Query methods and attributes whose value is a number or names, never an instance.
+COUNTING_METHODS = frozenset({"count", "keys"})
+RESULT_PLAIN_ATTRIBUTES = frozenset({"rowcount", "lastrowid", "returns_rows", "is_insert", "inserted_primary_key"})
+# Builtins whose result is a number, a string or a bool, whatever they are given.
+PLAIN_BUILTINS = frozenset(
+    {
+        "len",
+        "bool",
+        "int",
+        "float",
+        "str",
+        "repr",
+        "format",
+        "hash",
+        "id",
+        "isinstance",
+        "issubclass",
+        "hasattr",
+        "callable",
+        "print",
+        "round",
+        "abs",
+        "any",
+        "all",
+        "ord",
+        "chr",
+    }
 )
+# Builtins that read an iterable through and return its elements.
+MATERIALIZING_BUILTINS = frozenset({"list", "tuple", "set", "frozenset", "dict", "sorted", "sum", "min", "max", "next"})
+
+# Statement methods that keep the columns a statement selects.
+STATEMENT_REFINING_METHODS = frozenset(
+    {
+        "where",
+        "filter",
+        "filter_by",
+        "order_by",
+        "limit",
+        "offset",
+        "slice",
+        "fetch",
+        "group_by",
+        "having",
+        "join",
+        "outerjoin",
+        "join_from",
+        "outerjoin_from",
+        "select_from",
+        "distinct",
+        "options",
+        "execution_options",
+        "params",
+        "values",
+        "correlate",
+        "prefix_with",
+        "suffix_with",
+        "with_for_update",
+    }
+)
+# Statement methods that add to (or replace) the columns a statement selects.
+STATEMENT_COLUMN_METHODS = frozenset({"add_columns", "returning"})
+STATEMENT_REPLACING_METHODS = frozenset({"with_only_columns", "with_entities"})
+# SQL constructs (by final name, under sqlalchemy or sqlmodel) that select columns, never
+# mapped instances; ``select`` and ``insert``/``update``/``delete`` are judged by their columns.
+PLAIN_SQL_CONSTRUCTS = frozenset(
+    {"text", "literal", "literal_column", "cast", "case", "null", "true", "false", "type_coerce", "extract", "distinct", "label", "column", "and_", "or_", "not_"}
+)
+SELECT_CONSTRUCTS = frozenset({"select"})
+DML_CONSTRUCTS = frozenset({"insert", "update", "delete"})
+# Class-body calls that map a column (not a relationship) on a declarative or SQLModel class.
+COLUMN_MAPPERS = frozenset({"mapped_column", "Column", "column_property", "deferred", "Field"})
+# Annotation names that map to a plain column type (``name: Mapped[str]``).
+SCALAR_TYPE_NAMES = frozenset(
+    {"int", "str", "float", "bool", "bytes", "datetime", "date", "time", "timedelta", "Decimal", "UUID"}
+)
+
+# Methods that put their argument into the object they are called on.
+CONTAINER_METHODS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "put", "put_nowait", "appendleft", "extendleft"})
 
 # Decorators that memoise a function's result for the life of the process.
 _CACHE_DECORATORS: dict[tuple[str, str], bool] = {
