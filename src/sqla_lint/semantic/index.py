@@ -27,6 +27,7 @@ from pathlib import Path
 import libcst as cst
 
 from .model import FactoryConfig, ModuleModel, module_name_for
+from .parsing import Unparsable, parse_module
 from .symbols import Kind, call_result_kind
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
@@ -356,8 +357,8 @@ def _project_files(root: Path, excludes: tuple[str, ...]) -> list[Path]:
 
 def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:
     try:
-        module = cst.parse_module(data)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, LookupError, SyntaxError, RecursionError, ValueError):
+        module = parse_module(data)
+    except Unparsable:
         return None
     name = module_name_for(str(path))
     try:
