@@ -8,12 +8,15 @@ output. Decisions a ruff or flake8 user would look for:
 - a file in latin-1 (or any encoding) with a PEP 263 coding comment is linted like any
   other, as Python runs it and flake8 reads it;
 - invalid UTF-8 without a coding comment is SQA001 at the offending byte: Python refuses to
-  run such a file, and ruff and flake8 report it as an error.
+  run such a file, and ruff and flake8 report it as an error;
+- a file that cannot be read (permissions, a broken link, a link loop, a FIFO or socket)
+  is an error on stderr and exit 1.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import warnings
@@ -30,6 +33,8 @@ from .conftest import run_cli
 
 IMPORT = b"from sqlalchemy.orm import Session\n"
 LEAK = b"def f(engine):\n    s = Session(engine)\n    return s.query(1).all()\n"
+
+posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs, sockets and symlinks as POSIX makes them")
 
 
 def _write(root: Path, name: str, data: bytes) -> None:
@@ -78,18 +83,33 @@ CASES: dict[str, tuple[object, str, str]] = {
     "empty.py": (b"", None, ""),
     "only_bom.py": (b"\xef\xbb\xbf", None, ""),
 }
+POSIX_CASES: dict[str, tuple[object, str, str]] = {
+    "broken_link.py": ("symlink:nowhere.py", "stderr", "sqla-lint: error: broken_link.py: broken symbolic link to nowhere.py"),
+    "loop_a.py": ("symlink:loop_b.py", "stderr", "sqla-lint: error: loop_a.py: cannot read file: "),
+    "loop_b.py": ("symlink:loop_a.py", "stderr", "sqla-lint: error: loop_b.py: cannot read file: "),
+    "fifo.py": ("fifo", "stderr", "sqla-lint: error: fifo.py: not a regular file (a FIFO, socket or device)"),
+    "socket.py": ("socket", "stderr", "sqla-lint: error: socket.py: cannot read file: "),
+    "device.py": ("symlink:/dev/zero", "stderr", "sqla-lint: error: device.py: not a regular file (a FIFO, socket or device)"),
+}
 
 
 def _make(root: Path, name: str, how: object) -> None:
     path = root / name
     if isinstance(how, bytes):
         path.write_bytes(how)
+    elif how == "fifo":
+        os.mkfifo(path)
+    elif how == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
     else:
-        raise AssertionError(how)
+        assert isinstance(how, str) and how.startswith("symlink:")
+        path.symlink_to(how.removeprefix("symlink:"))
 
 
 def _cases() -> dict[str, tuple[object, str, str]]:
-    return CASES
+    return {**CASES, **(POSIX_CASES if hasattr(os, "mkfifo") else {})}
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +162,9 @@ def test_api_accounts_for_every_file(bad_tree: Path):
         result = results[name]
         if stream is None:
             assert result == FileResult(str(bad_tree / name)), result
+        elif expected.startswith("sqla-lint: error:"):
+            assert (result.error or "").startswith(expected.split(f"{name}: ", 1)[1]), result
+            assert not result.diagnostics
         else:
             code = expected.split(": ", 1)[1].split()[0]
             assert [d.code for d in result.diagnostics] == [code], result
@@ -153,6 +176,31 @@ def test_path_that_does_not_exist_is_exit_2_naming_it(tmp_path: Path):
     result = run_cli("check", "leak.py", "missing/nowhere.py", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == "sqla-lint: error: missing/nowhere.py: No such file or directory\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(tmp_path: Path):
+    _write(tmp_path, "leak.py", IMPORT + LEAK)
+    _write(tmp_path, "secret.py", IMPORT + LEAK)
+    (tmp_path / "secret.py").chmod(0)
+    try:
+        result = run_cli("check", "--isolated", ".", cwd=tmp_path)
+    finally:
+        (tmp_path / "secret.py").chmod(0o644)
+    assert result.returncode == 1
+    assert result.stderr == "sqla-lint: error: secret.py: cannot read file: Permission denied\n"
+    assert "leak.py:3:9: SQA401" in result.stdout
+
+
+@posix_only
+def test_broken_link_tracked_by_git_is_reported(tmp_path: Path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    _write(tmp_path, "leak.py", IMPORT + LEAK)
+    (tmp_path / "generated.py").symlink_to("build/generated.py")
+    result = run_cli("check", "--isolated", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "sqla-lint: error: generated.py: broken symbolic link to build/generated.py\n"
+    assert "leak.py:3:9: SQA401" in result.stdout
 
 
 def test_compiler_warnings_are_not_syntax_errors():

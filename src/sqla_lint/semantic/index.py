@@ -425,13 +425,14 @@ def build_index(
     so ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts.
     """
     from .. import __version__
+    from ..discovery import UnreadableError, read_source
 
     files = _project_files(root, excludes)
     contents: dict[Path, bytes] = {}
     for path in files:
         try:
-            contents[path] = path.read_bytes()
-        except OSError:
+            contents[path] = read_source(path)
+        except UnreadableError:
             continue
     project_packages = _top_level_names(root, files)
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
