@@ -213,3 +213,19 @@ def test_compiler_warnings_are_not_syntax_errors():
             result = lint_source(source, "x.py", Settings(prefilter=prefilter, project_index=False))
             assert [d.code for d in result.diagnostics] == ["SQA401"]
         assert lint_source(b"PATTERN = '\\d+'\n", "x.py", Settings()).diagnostics == ()
+
+
+def test_positions_past_the_recursion_limit_are_a_finding_not_a_crash():
+    """A chain the model could still walk but whose positions (a deeper, recursive code
+    generation) could not, raised RecursionError out of ``lint_source``. Where that window
+    lies depends on the caller's stack, so every depth around it is tried."""
+
+    def at_depth(frames: int, source: bytes) -> FileResult:
+        if frames:
+            return at_depth(frames - 1, source)
+        return lint_source(source, "x.py", Settings(project_index=False))
+
+    source = IMPORT + b"def f(e):\n    s = Session(e)\n    x = a" + b"[0]" * 300 + b"\n    return s.query(1).all()\n"
+    codes = {tuple(d.code for d in at_depth(frames, source).diagnostics) for frames in range(0, 120, 4)}
+    assert codes <= {("SQA401",), ("SQA001",)}
+    assert ("SQA401",) in codes

@@ -71,11 +71,11 @@ def lint_source(
     try:
         model = ModuleModel(module, module_name_for(path), settings.factories, index, is_package=Path(path).name == "__init__.py")
         findings = _run_rules(model, codes)
+        diagnostics = _to_diagnostics(model, findings, path) if findings else []
     except RecursionError:
         return FileResult(path, _syntax_error(path, 1, 1, "file is nested too deeply to analyse", settings))
-    if not findings:
+    if not diagnostics:
         return FileResult(path)
-    diagnostics = _to_diagnostics(model, findings, path)
     if settings.respect_noqa:
         diagnostics = _apply_noqa(diagnostics, data)
     return FileResult(path, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
