@@ -10,7 +10,8 @@ output. Decisions a ruff or flake8 user would look for:
 - invalid UTF-8 without a coding comment is SQA001 at the offending byte: Python refuses to
   run such a file, and ruff and flake8 report it as an error;
 - a file that cannot be read (permissions, a broken link, a link loop, a FIFO or socket)
-  is an error on stderr and exit 1.
+  is an error on stderr and exit 1; a file over the 1 MiB size limit is not linted, with
+  a warning on stderr, and does not change the exit code.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ CASES: dict[str, tuple[object, str, str]] = {
     "deep_unary.py": (IMPORT + LEAK + b"x = " + b"-" * 600 + b"1\n", "stdout", "deep_unary.py:1:1: SQA001 file cannot be parsed: file is nested too deeply to analyse"),
     "empty.py": (b"", None, ""),
     "only_bom.py": (b"\xef\xbb\xbf", None, ""),
+    "huge.py": ("huge", "stderr", "sqla-lint: warning: huge.py: not linted: 5.0 MiB is over the 1 MiB size limit"),
 }
 POSIX_CASES: dict[str, tuple[object, str, str]] = {
     "broken_link.py": ("symlink:nowhere.py", "stderr", "sqla-lint: error: broken_link.py: broken symbolic link to nowhere.py"),
@@ -93,10 +95,22 @@ POSIX_CASES: dict[str, tuple[object, str, str]] = {
 }
 
 
+def _huge() -> bytes:
+    """A 5 MiB generated module that uses SQLAlchemy, with a leak at its very end."""
+    chunk = IMPORT + b"".join(
+        b"def handler_%d(engine):\n    with Session(engine) as s:\n        return s.execute(%d).all()\n\n" % (i, i)
+        for i in range(100)
+    )
+    copies = (5 << 20) // len(chunk)
+    return (chunk * copies) + b" " * ((5 << 20) - copies * len(chunk) - len(LEAK) - 1) + b"\n" + LEAK
+
+
 def _make(root: Path, name: str, how: object) -> None:
     path = root / name
     if isinstance(how, bytes):
         path.write_bytes(how)
+    elif how == "huge":
+        path.write_bytes(_huge())
     elif how == "fifo":
         os.mkfifo(path)
     elif how == "socket":
@@ -165,6 +179,8 @@ def test_api_accounts_for_every_file(bad_tree: Path):
         elif expected.startswith("sqla-lint: error:"):
             assert (result.error or "").startswith(expected.split(f"{name}: ", 1)[1]), result
             assert not result.diagnostics
+        elif expected.startswith("sqla-lint: warning:"):
+            assert result.skipped and not result.error and not result.diagnostics, result
         else:
             code = expected.split(": ", 1)[1].split()[0]
             assert [d.code for d in result.diagnostics] == [code], result

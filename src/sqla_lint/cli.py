@@ -166,6 +166,9 @@ def _check(args: argparse.Namespace) -> int:
     errors = [result for result in results if result.error]
     for result in errors:
         sys.stderr.write(f"sqla-lint: error: {result.path}: {result.error}\n")
+    for result in results:
+        if result.skipped:
+            sys.stderr.write(f"sqla-lint: warning: {result.path}: not linted: {result.skipped}\n")
     if output_format == "full":
         for diagnostic in diagnostics:
             if diagnostic.path not in sources:

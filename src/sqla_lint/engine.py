@@ -17,7 +17,7 @@ from .diagnostics import Diagnostic, FileResult, Location
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .semantic import ModuleModel
 from .semantic.model import module_name_for
-from .semantic.parsing import Unparsable, check_syntax, parse_module
+from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, check_syntax, parse_module
 from .settings import SYNTAX_ERROR_CODE, Settings
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ def lint_source(
     to what those modules bind.
     """
     data = source.encode("utf-8") if isinstance(source, str) else source
+    if len(data) > MAX_SOURCE_BYTES:
+        return FileResult(path, skipped=f"{len(data) / (1 << 20):.1f} MiB is over the {MAX_SOURCE_BYTES >> 20} MiB size limit")
     if settings.prefilter and not might_have_findings(data, settings, index):
         return FileResult(path, _check_syntax_only(source, path, settings))
     try:

@@ -27,7 +27,7 @@ from pathlib import Path
 import libcst as cst
 
 from .model import FactoryConfig, ModuleModel, module_name_for
-from .parsing import Unparsable, parse_module
+from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
 from .symbols import Kind, call_result_kind
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
@@ -356,6 +356,8 @@ def _project_files(root: Path, excludes: tuple[str, ...]) -> list[Path]:
 
 
 def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:
+    if len(data) > MAX_SOURCE_BYTES:
+        return None
     try:
         module = parse_module(data)
     except Unparsable:

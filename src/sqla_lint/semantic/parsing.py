@@ -29,6 +29,11 @@ import libcst as cst
 
 MAX_DEPTH = 1000
 _LINE_END = re.compile(r"\r\n|\r|\n")
+# The largest real modules that use SQLAlchemy (its own compiler.py) are about 300 kB.
+# libcst needs about 600 MB and half a minute per MB of source, and even CPython's parser
+# about 150 MB and two seconds, so a larger (generated) file is skipped with a warning,
+# as Biome skips files over 1 MiB.
+MAX_SOURCE_BYTES = 1 << 20
 
 
 class Unparsable(Exception):
