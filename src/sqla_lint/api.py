@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import FileResult
-from .discovery import discover
+from .discovery import UnreadableError, discover, read_source
 from .engine import lint_source
 from .fixer import FileFix, fix_file, fix_source
 from .semantic.index import ProjectIndex, build_index, find_project_root
@@ -28,11 +28,9 @@ _PARALLEL_THRESHOLD = 16
 
 def lint_file(path: Path, settings: Settings, index: ProjectIndex | None = None) -> FileResult:
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        return FileResult(str(path), error="is a directory")
-    except OSError as error:
-        return FileResult(str(path), error=f"cannot read file: {error.strerror or error}")
+        data = read_source(path)
+    except UnreadableError as error:
+        return FileResult(str(path), error=str(error))
     return lint_source(data, str(path), settings, index)
 
 

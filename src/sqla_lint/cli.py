@@ -182,6 +182,9 @@ def _check(args: argparse.Namespace) -> int:
     errors = [result for result in results if result.error]
     for result in errors:
         sys.stderr.write(f"sqla-lint: error: {result.path}: {result.error}\n")
+    for result in results:
+        if result.skipped:
+            sys.stderr.write(f"sqla-lint: warning: {result.path}: not linted: {result.skipped}\n")
 
     baseline_file = _baseline_file(args, resolver, paths)
     if baseline_file is not None or output_format in NEEDS_SOURCES:

@@ -62,4 +62,5 @@ class FileResult:
     path: str
     diagnostics: tuple[Diagnostic, ...] = ()
     error: str | None = None  # set when the file could not be read at all
+    skipped: str | None = None  # why a readable file was not linted (it is too large)
     fixed_source: bytes | None = field(default=None, compare=False)

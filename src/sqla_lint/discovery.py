@@ -7,8 +7,10 @@ Outside one, a plain walk skips the usual tool and virtualenv folders.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
+import stat
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -47,6 +49,36 @@ class Discovered:
     path: Path
     explicit: bool  # named on the command line rather than found by walking
     root: Path  # the directory argument it was found under (the file's folder if named)
+
+
+class UnreadableError(Exception):
+    """A file that cannot be linted: the message says why, for a one-line report."""
+
+
+def read_source(path: Path) -> bytes:
+    """The bytes of a regular file; raises UnreadableError with a reason a user can act on.
+
+    A FIFO, socket or device named ``*.py`` is refused rather than read: reading would block
+    forever (a FIFO) or never end (``/dev/zero``).
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        if error.errno == errno.ENOENT and path.is_symlink():
+            raise UnreadableError(f"broken symbolic link to {os.readlink(path)}") from None
+        raise UnreadableError(f"cannot read file: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise UnreadableError("is a directory")
+        if not stat.S_ISREG(mode):
+            raise UnreadableError("not a regular file (a FIFO, socket or device)")
+        with open(descriptor, "rb", closefd=False) as stream:
+            return stream.read()
+    except OSError as error:
+        raise UnreadableError(f"cannot read file: {error.strerror or error}") from None
+    finally:
+        os.close(descriptor)
 
 
 def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
@@ -118,6 +150,6 @@ def _git_files(root: Path) -> list[Path] | None:
     for entry in completed.stdout.split(b"\0"):
         if entry.endswith(b".py"):
             path = root / os.fsdecode(entry)
-            if path.is_file():
+            if path.is_file() or path.is_symlink():  # a broken link is reported, a deleted file is not
                 files.append(path)
     return files

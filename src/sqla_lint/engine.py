@@ -22,6 +22,7 @@ from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
 from .semantic.model import module_name_for
+from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, check_syntax, parse_module
 from .settings import SYNTAX_ERROR_CODE, Settings
 
 if TYPE_CHECKING:
@@ -61,27 +62,25 @@ def lint_source(
     to what those modules bind.
     """
     data = source.encode("utf-8") if isinstance(source, str) else source
+    if len(data) > MAX_SOURCE_BYTES:
+        return FileResult(path, skipped=f"{len(data) / (1 << 20):.1f} MiB is over the {MAX_SOURCE_BYTES >> 20} MiB size limit")
     if settings.prefilter and not might_have_findings(data, settings, index):
-        return FileResult(path, _check_syntax_only(data, path, settings))
+        return FileResult(path, _check_syntax_only(source, path, settings))
     try:
-        module = cst.parse_module(data)
-    except cst.ParserSyntaxError as error:
-        return FileResult(path, _syntax_error(path, error.raw_line, error.raw_column + 1, error.message, settings))
-    except (UnicodeDecodeError, LookupError, SyntaxError) as error:
-        return FileResult(path, _syntax_error(path, 1, 1, f"cannot decode file: {error}", settings))
-    except RecursionError:
-        return FileResult(path, _syntax_error(path, 1, 1, "file is nested too deeply to parse", settings))
+        module = parse_module(source)
+    except Unparsable as error:
+        return FileResult(path, _syntax_error(path, error.row, error.column, error.message, settings))
     codes = _enabled_for_path(settings, path)
     if not codes:
         return FileResult(path)
     try:
         model = ModuleModel(module, module_name_for(path), settings.factories, index, is_package=Path(path).name == "__init__.py")
         findings = _run_rules(model, codes)
+        diagnostics = _to_diagnostics(model, findings, path, data) if findings else []
     except RecursionError:
         return FileResult(path, _syntax_error(path, 1, 1, "file is nested too deeply to analyse", settings))
-    if not findings:
+    if not diagnostics:
         return FileResult(path)
-    diagnostics = _to_diagnostics(model, findings, path, data)
     if settings.respect_noqa:
         diagnostics = apply_noqa(diagnostics, data)
     return FileResult(path, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
@@ -196,16 +195,12 @@ def _syntax_error(path: str, row: int, column: int, message: str, settings: Sett
     )
 
 
-def _check_syntax_only(data: bytes, path: str, settings: Settings) -> tuple[Diagnostic, ...]:
+def _check_syntax_only(source: bytes | str, path: str, settings: Settings) -> tuple[Diagnostic, ...]:
     """Files the prefilter skips still report syntax errors, via the much faster ``compile``."""
     if SYNTAX_ERROR_CODE not in settings.enabled:
         return ()
     try:
-        compile(data, path, "exec", dont_inherit=True, flags=0x400)  # ast.PyCF_ONLY_AST
-    except SyntaxError as error:
-        return _syntax_error(path, error.lineno or 1, error.offset or 1, error.msg, settings)
-    except (ValueError, UnicodeDecodeError) as error:
-        return _syntax_error(path, 1, 1, f"cannot decode file: {error}", settings)
-    except RecursionError:
-        return _syntax_error(path, 1, 1, "file is nested too deeply to parse", settings)
+        check_syntax(source)
+    except Unparsable as error:
+        return _syntax_error(path, error.row, error.column, error.message, settings)
     return ()

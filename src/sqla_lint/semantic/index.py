@@ -27,6 +27,7 @@ from pathlib import Path
 import libcst as cst
 
 from .model import FactoryConfig, ModuleModel, module_name_for
+from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
 from .symbols import Kind, call_result_kind
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
@@ -355,9 +356,11 @@ def _project_files(root: Path, excludes: tuple[str, ...]) -> list[Path]:
 
 
 def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:
+    if len(data) > MAX_SOURCE_BYTES:
+        return None
     try:
-        module = cst.parse_module(data)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, LookupError, SyntaxError, RecursionError, ValueError):
+        module = parse_module(data)
+    except Unparsable:
         return None
     name = module_name_for(str(path))
     try:
@@ -424,13 +427,14 @@ def build_index(
     so ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts.
     """
     from .. import __version__
+    from ..discovery import UnreadableError, read_source
 
     files = _project_files(root, excludes)
     contents: dict[Path, bytes] = {}
     for path in files:
         try:
-            contents[path] = path.read_bytes()
-        except OSError:
+            contents[path] = read_source(path)
+        except UnreadableError:
             continue
     project_packages = _top_level_names(root, files)
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]

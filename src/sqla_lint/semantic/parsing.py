@@ -1,0 +1,147 @@
+"""Source of any kind in, a libcst tree or the reason there is none out; never a crash.
+
+libcst's native parser recurses on the machine stack. A few thousand levels of nesting
+overflow it and kill the whole process with SIGSEGV, which no ``except`` catches
+(Instagram/LibCST#619, #1000); one such file in a project took the whole run down, index
+and all. Its left-recursive chains (``a[0][0]...``) also take time quadratic in their
+length. So a source reaches libcst only when:
+
+- it decodes, as UTF-8 or as its PEP 263 coding comment says. Python refuses to run a
+  file that does not, and ruff and flake8 report it as an error too;
+- CPython's own parser accepts it. That costs about a tenth of libcst's parse, reports
+  syntax errors with Python's messages and positions, and refuses deep nesting
+  (200 brackets, about 3,000 levels) with a SyntaxError rather than a crash;
+- nothing nests deeper than ``MAX_DEPTH``. CPython keeps ``a and b and c ...`` flat where
+  libcst nests it once per operand: a 10,000-operand chain CPython accepts overflows
+  libcst's stack. The analysis gives up a few hundred levels down anyway (Python's
+  recursion limit), so nothing it could analyse is refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+import warnings
+
+import libcst as cst
+
+MAX_DEPTH = 1000
+_LINE_END = re.compile(r"\r\n|\r|\n")
+# The largest real modules that use SQLAlchemy (its own compiler.py) are about 300 kB.
+# libcst needs about 600 MB and half a minute per MB of source, and even CPython's parser
+# about 150 MB and two seconds, so a larger (generated) file is skipped with a warning,
+# as Biome skips files over 1 MiB.
+MAX_SOURCE_BYTES = 1 << 20
+
+
+class Unparsable(Exception):
+    """Why a source has no tree, and where: a 1-based row and column inside the source."""
+
+    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.row = max(row, 1)
+        self.column = max(column, 1)
+
+
+def check_syntax(source: bytes | str) -> ast.Module:
+    """CPython's verdict on ``source`` (bytes are decoded per PEP 263); raises Unparsable."""
+    return _checked(source)[1]
+
+
+def parse_module(source: bytes | str) -> cst.Module:
+    """The libcst tree of ``source``; raises Unparsable for anything libcst must not see."""
+    text, tree = _checked(source)
+    depth = _nesting_depth(tree)
+    if depth > MAX_DEPTH:
+        raise Unparsable(f"nested {depth} levels deep; sqla-lint analyses up to {MAX_DEPTH}")
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        raise _located(error.message, text, error.raw_line, error.raw_column + 1) from None
+    except RecursionError:
+        raise Unparsable("nested too deeply to parse") from None
+    except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as error:
+        raise Unparsable(str(error)) from None
+
+
+def _checked(source: bytes | str) -> tuple[str, ast.Module]:
+    text = source if isinstance(source, str) else _decode(source)
+    null = text.find("\0")
+    if null >= 0:
+        raise Unparsable("the file contains a null byte", *_position(text, null))
+    # A warning is not an error: under `-W error` (pytest's filterwarnings = error, say)
+    # an invalid escape sequence would otherwise come back as a SyntaxError.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tree = compile(text, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as error:
+            raise _located(error.msg or "invalid syntax", text, error.lineno or 1, error.offset or 1) from None
+        except (RecursionError, MemoryError):  # CPython's parser stack is full: too deep
+            raise Unparsable("nested too deeply to parse") from None
+        except ValueError as error:
+            raise Unparsable(str(error)) from None
+    assert isinstance(tree, ast.Module)
+    return text, tree
+
+
+def _decode(data: bytes) -> str:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        if not str(error).startswith("invalid or missing encoding declaration"):
+            raise Unparsable(str(error)) from None  # an unknown encoding, or one contradicting a BOM
+        encoding = "utf-8"  # a first line that is not UTF-8: say where, below
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        byte = data[error.start]
+        if encoding == "utf-8":
+            message = (
+                f"invalid UTF-8 (byte 0x{byte:02x}) and no other encoding declared; "
+                "save the file as UTF-8 or declare its encoding in a PEP 263 coding comment"
+            )
+        else:
+            message = f"byte 0x{byte:02x} is not valid {encoding}, the file's declared encoding"
+        text = data[: error.start].decode(encoding, errors="replace")
+        raise Unparsable(message, *_position(text, len(text))) from None
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer counts them: only CR, LF and CRLF end one (not the form
+    feed and other separators ``str.splitlines`` also splits on)."""
+    return _LINE_END.split(text)
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based row and column of ``text[offset]``."""
+    lines = _lines(text[:offset])
+    return len(lines), len(lines[-1]) + 1
+
+
+def _located(message: str, text: str, row: int, column: int) -> Unparsable:
+    """An error at a parser's position, moved inside the file: parsers report some errors
+    at end of file, on the line after the last."""
+    lines = _lines(text)
+    if lines[-1] == "" and len(lines) > 1:
+        lines.pop()  # the text ends with a line ending: no line follows it
+    if row > len(lines):
+        row, column = len(lines), len(lines[-1]) + 1
+    return Unparsable(message, row, min(column, len(lines[max(row, 1) - 1]) + 1))
+
+
+def _nesting_depth(tree: ast.AST) -> int:
+    """How deep libcst's tree of the same source nests: CPython's, with flat boolean chains
+    counted as libcst builds them, one level per operand."""
+    deepest = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.BoolOp):
+            depth += len(node.values) - 2
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
