@@ -6,6 +6,7 @@ that have findings. A file that does not parse is a finding (SQA001), never an e
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -14,13 +15,11 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .diagnostics import Diagnostic, FileResult, Location
+from .prefilter import Prefilter
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .semantic import ModuleModel
 from .settings import SYNTAX_ERROR_CODE, Settings
 
-# Everything the rules know originates in one of these packages or a configured factory;
-# a file that mentions none of them cannot produce a rule finding.
-_RELEVANT_WORDS = (b"sqlalchemy", b"sqlmodel", b"psycopg_pool", b"asyncpg", b"aiopg")
 _NOQA = re.compile(rb"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:[\s,]+[A-Z]+[0-9]*)*))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(rb"#\s*sqla-lint:\s*noqa(?::\s*(?P<codes>[A-Z0-9,\s]+))?", re.IGNORECASE)
 
@@ -30,12 +29,16 @@ def _rules_for(enabled: tuple[str, ...]) -> tuple[Rule, ...]:
     return tuple(RULES_BY_CODE[code]() for code in enabled)
 
 
-def might_have_findings(source: bytes, settings: Settings) -> bool:
-    """A conservative text check: False only when no rule can possibly fire."""
-    if any(word in source for word in _RELEVANT_WORDS):
-        return True
-    factories = settings.factories.session_factories | settings.factories.engine_factories
-    return any(name.rpartition(".")[2].encode() in source for name in factories)
+@lru_cache(maxsize=64)
+def prefilter_for(settings: Settings) -> Prefilter:
+    return Prefilter(settings.factories.session_factories | settings.factories.engine_factories)
+
+
+def might_have_findings(source: bytes, settings: Settings, tree: ast.Module | None = None) -> bool:
+    """False only when no rule can fire on ``source`` and it parses (see :mod:`.prefilter`)."""
+    return prefilter_for(settings).needs_analysis(
+        source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled
+    )
 
 
 def module_name_for(path: str) -> str:
@@ -52,11 +55,16 @@ def module_name_for(path: str) -> str:
     return ".".join(parts)
 
 
-def lint_source(source: bytes | str, path: str, settings: Settings) -> FileResult:
-    """Lint one file's contents. Never raises for bad input; errors become findings."""
+def lint_source(
+    source: bytes | str, path: str, settings: Settings, *, tree: ast.Module | None = None
+) -> FileResult:
+    """Lint one file's contents. Never raises for bad input; errors become findings.
+
+    ``tree`` is CPython's parse of the same source, when the caller already has one.
+    """
     data = source.encode("utf-8") if isinstance(source, str) else source
-    if settings.prefilter and not might_have_findings(data, settings):
-        return FileResult(path, _check_syntax_only(data, path, settings))
+    if settings.prefilter and not might_have_findings(data, settings, tree):
+        return FileResult(path)
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as error:
@@ -140,21 +148,6 @@ def _syntax_error(path: str, row: int, column: int, message: str, settings: Sett
             statement_row=location.row,
         ),
     )
-
-
-def _check_syntax_only(data: bytes, path: str, settings: Settings) -> tuple[Diagnostic, ...]:
-    """Files the prefilter skips still report syntax errors, via the much faster ``compile``."""
-    if SYNTAX_ERROR_CODE not in settings.enabled:
-        return ()
-    try:
-        compile(data, path, "exec", dont_inherit=True, flags=0x400)  # ast.PyCF_ONLY_AST
-    except SyntaxError as error:
-        return _syntax_error(path, error.lineno or 1, error.offset or 1, error.msg, settings)
-    except (ValueError, UnicodeDecodeError) as error:
-        return _syntax_error(path, 1, 1, f"cannot decode file: {error}", settings)
-    except RecursionError:
-        return _syntax_error(path, 1, 1, "file is nested too deeply to parse", settings)
-    return ()
 
 
 def _apply_noqa(diagnostics: list[Diagnostic], data: bytes) -> list[Diagnostic]:
