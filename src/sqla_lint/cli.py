@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .api import lint_paths, lint_source
+from .cache import ResultCache, default_cache_dir
 from .config import FileConfig, Overrides, build_settings, find_config, load_config
 from .diagnostics import Diagnostic, FileResult
 from .discovery import PathError
@@ -62,6 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--stdin-filename", metavar="PATH", help="the path to report for source read from stdin")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     check.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
+    check.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
 
     rule = commands.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE")
@@ -155,7 +157,8 @@ def _check(args: argparse.Namespace) -> int:
         sources[name] = data
         results.append(lint_source(data, name, settings))
     else:
-        for result in lint_paths(paths, settings, force_exclude=args.force_exclude, jobs=args.jobs):
+        cache = None if args.no_cache else ResultCache(default_cache_dir(paths), settings)
+        for result in lint_paths(paths, settings, force_exclude=args.force_exclude, jobs=args.jobs, cache=cache):
             results.append(result)
 
     diagnostics: list[Diagnostic] = sorted(
