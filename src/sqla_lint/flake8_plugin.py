@@ -1,7 +1,8 @@
 """The flake8 front end, registered under the ``SQA`` entry point.
 
-As in flake8-async, the plugin accepts ``tree`` only so flake8 runs it once per file; it
-parses ``"".join(lines)`` with libcst and never rereads the file, so stdin works.
+As in flake8-async, the plugin parses ``"".join(lines)`` with libcst and never rereads the
+file, so stdin works. flake8's ``tree`` (CPython's parse of the same lines) feeds the
+prefilter, so a file that cannot produce a finding costs the plugin no parse at all.
 flake8 owns ``noqa``, ``--select`` and ``--ignore``; autofix is a CLI-only feature.
 """
 
@@ -25,6 +26,7 @@ class SqlaLintPlugin:
     settings = Settings(respect_noqa=False)
 
     def __init__(self, tree: ast.AST, lines: list[str], filename: str = "stdin") -> None:
+        self._tree = tree
         self._lines = lines
         self._filename = filename
 
@@ -51,7 +53,8 @@ class SqlaLintPlugin:
         cls.settings = replace(cls.settings, factories=factories)
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:
-        result = lint_source("".join(self._lines), self._filename, self.settings)
+        tree = self._tree if isinstance(self._tree, ast.Module) else None
+        result = lint_source("".join(self._lines), self._filename, self.settings, tree=tree)
         for diagnostic in result.diagnostics:
             yield (
                 diagnostic.location.row,
