@@ -59,6 +59,7 @@ IMPORTS = [
     "from sqlalchemy import create_engine, Engine",
     "from sqlalchemy.engine import Engine as SAEngine",
     "from sqlalchemy.orm import sessionmaker, scoped_session",
+    "from sqlalchemy.ext.asyncio import async_sessionmaker",
     "from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine, AsyncEngine",
     "from sqlmodel import Session as ModelSession",
     "from contextlib import closing",
@@ -76,6 +77,8 @@ SESSION_TYPES = ["Session", "DBSession", "orm.Session", "sa_orm.Session", "sqlal
                  "AsyncSession", "ModelSession", '"Session"', "Optional[Session]", "Session | None",
                  "Annotated[Session, Depends(get_db)]", "requests.Session", "int"]
 ENGINE_TYPES = ["Engine", "SAEngine", "AsyncEngine", "sa.Engine", '"Engine"', "Optional[Engine]"]
+FACTORY_MAKERS = ["sessionmaker", "sa.orm.sessionmaker", "orm.sessionmaker", "async_sessionmaker", "make_maker"]
+FACTORY_TYPES = ["sessionmaker", "async_sessionmaker[AsyncSession]", '"sessionmaker"', "orm.sessionmaker", "Callable"]
 SOURCES = ["Session(engine)", "DBSession(bind=engine)", "orm.Session()", "sa.orm.Session(engine)",
            "sqlalchemy.orm.Session()", "sessionmaker(bind=engine)()", "ModelSession(engine)",
            "requests.Session()", "settings.Session()", "create_engine(url)", "sa.create_engine(url)",
@@ -101,6 +104,14 @@ TEMPLATES = [
     "def {f}({a}: {et}):\n    {b} = {a}\n    with {b}.begin() as c:\n        pass\n",
     "def {f}() -> {et}:\n    return make()\n\ndef {g}():\n    {b} = {f}().raw_connection()\n",
     "def {f}({a}: {et}):\n    return {a}\n\ndef {g}(e: int):\n    return {f}(e).connect()\n",
+    # session factories: nothing is created until one is called
+    "{a} = {fm}(bind=engine)\n\ndef {f}():\n    return configure({a})\n",
+    "{a} = {fm}(bind=engine)\n\ndef {f}():\n    {b} = {a}()\n    return {b}.query(1).all()\n",
+    "{a} = {fm}(bind=engine)\n\ndef {f}():\n    with {a}.begin() as {b}:\n        {b}.close()\n",
+    "def {f}():\n    return {fm}()\n\ndef {g}():\n    {a} = {f}()()\n    {a}.execute(1)\n",
+    "class {F}:\n    def __init__(self):\n        self.{b} = {fm}()\n    def run(self):\n        {a} = self.{b}()\n        return {a}.get(1)\n",
+    "def {f}({a}: {ft}):\n    {b} = {a}()\n    return {b}.scalar(1)\n",
+    "def {f}({a}: {ft}):\n    return wrap({a})\n",
     # sources written out
     "def {f}():\n    {a} = {src}\n    return {a}.query(1).all()\n",
     "def {f}():\n    with {src} as {a}:\n        {a}.close()\n",
@@ -127,6 +138,8 @@ def _random_program(rng: random.Random) -> str:
                 st=rng.choice(SESSION_TYPES),
                 et=rng.choice(ENGINE_TYPES),
                 src=rng.choice(SOURCES),
+                fm=rng.choice(FACTORY_MAKERS),
+                ft=rng.choice(FACTORY_TYPES),
             )
         )
     return "\n".join(parts)

@@ -25,15 +25,25 @@ it. So:
 
 - Text stage: a file with no known name, or with neither a known root package nor a relative
   import, has no seed of kind 2 or 3; one with no configured or extra name has none of kind 1.
-- Tree stage (CPython's ``ast``): a known name used anywhere but an annotation (a call, an
-  alias, an attribute) or an annotation naming anything but a session makes the file worth
-  analysing. What is left are sessions that only come from annotated parameters. No factory,
-  engine or connection can exist then, so a finding needs a session-valued ``return`` or
-  ``yield`` (SQA401 at a helper's call site, SQA402) or ``with`` item (SQA404). Which values
-  can hold such a session is over-approximated by name, regardless of scope.
+- Tree stage (CPython's ``ast``): a known symbol used anywhere but an annotation (a call, an
+  alias, an attribute) makes the file worth analysing, except ``sessionmaker``: a factory
+  creates nothing until it is called. What is left are resources that only come from
+  annotations or factories, and for each a finding needs one more step, which the stage
+  looks for with the values that may hold the resource over-approximated by name,
+  regardless of scope:
+
+  - a session from an annotated parameter must be returned, yielded or entered in a
+    ``with`` (SQA401 at a helper's call site, SQA402, SQA404);
+  - an engine from an annotation must have ``connect()``, ``begin()`` or
+    ``raw_connection()`` called (SQA503); engines a helper returns are exempt from
+    SQA501 and SQA502;
+  - a session factory must be called or have ``begin()`` called.
 
 A skipped file has still been parsed by CPython. A file CPython cannot parse is analysed in
 full, so its SQA001 comes from libcst exactly as without the prefilter.
+
+A new way for the model to infer a kind must be mirrored here; add its shape to the program
+generator in ``tests/test_prefilter.py``, which compares both paths.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from __future__ import annotations
 import ast
 import codecs
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .semantic.symbols import (
     ANNOTATION_LEAVES,
@@ -79,6 +89,9 @@ _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _CLOSING_LEAVES = frozenset(name.rpartition(".")[2] for name in CLOSING_WRAPPERS)
 _SESSION_KINDS = frozenset({Kind.SESSION, Kind.ASYNC_SESSION})
 _ENGINE_KINDS = frozenset({Kind.ENGINE, Kind.ASYNC_ENGINE})
+_FACTORY_KINDS = frozenset({Kind.SESSION_FACTORY, Kind.ASYNC_SESSION_FACTORY})
+# ``sessionmaker`` and friends: calling one makes a factory, which creates nothing until called.
+_FACTORY_MAKERS = frozenset(leaf for leaf, kinds in CALL_RESULT_LEAVES.items() if kinds <= _FACTORY_KINDS)
 
 
 class Prefilter:
@@ -175,6 +188,7 @@ class _TreeScreen:
         self.withs: list[ast.withitem] = []
         self.results: list[ast.expr] = []  # values of return, yield and yield from
         self.connects: list[ast.Attribute] = []  # callees ``x.connect`` / ``x.begin`` / ...
+        self.callees: list[ast.expr] = []
         self._collect(tree)
         self.rooted: set[str] = set()  # local names bound under a known root package
         self.symbols: dict[str, str] = {}  # local name -> the known name it is bound to
@@ -203,6 +217,7 @@ class _TreeScreen:
                     self.known_attributes.append(node)  # type: ignore[arg-type]
             elif kind is ast.Call:
                 func = node.func  # type: ignore[attr-defined]
+                self.callees.append(func)
                 if type(func) is ast.Attribute and func.attr in CONNECTION_METHODS:
                     self.connects.append(func)
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
@@ -258,6 +273,7 @@ class _TreeScreen:
         annotated_attributes: set[int] = set()
         sessions: set[str] = set()
         engines: set[str] = set()
+        factories: set[str] = set()
         for function in self.functions:
             arguments = function.args
             for argument in (
@@ -270,12 +286,9 @@ class _TreeScreen:
                 if argument.annotation is None:
                     continue
                 kinds = self._annotation_kinds(argument.annotation, in_annotations, annotated_attributes)
-                if kinds - _SESSION_KINDS - _ENGINE_KINDS:
-                    return True  # a session factory
-                if kinds & _SESSION_KINDS:
-                    sessions.add(argument.arg)
-                if kinds & _ENGINE_KINDS:
-                    engines.add(argument.arg)
+                for holders, wanted in ((sessions, _SESSION_KINDS), (engines, _ENGINE_KINDS), (factories, _FACTORY_KINDS)):
+                    if kinds & wanted:
+                        holders.add(argument.arg)
             if function.returns is not None:
                 # The model reads only an engine from a return annotation.
                 if self._annotation_kinds(function.returns, in_annotations, annotated_attributes) & _ENGINE_KINDS:
@@ -284,15 +297,22 @@ class _TreeScreen:
             self._annotation_kinds(annotation, in_annotations, annotated_attributes)
 
         # A known symbol used outside annotations: a call to a known API, or an alias of one.
-        if any(self.names.get(name, 0) > in_annotations.get(name, 0) for name in self.symbols):
-            return True
-        if any(
-            id(attribute) not in annotated_attributes and self._resolves(attribute)
-            for attribute in self.known_attributes
-        ):
-            return True
-        return (bool(sessions) and self._session_escapes(sessions)) or (
-            bool(engines) and self._engine_connects(engines)
+        # Factory makers are followed instead: a factory nobody calls creates nothing.
+        makers = False
+        for name, leaf in self.symbols.items():
+            if self.names.get(name, 0) > in_annotations.get(name, 0):
+                if leaf not in _FACTORY_MAKERS:
+                    return True
+                makers = True
+        for attribute in self.known_attributes:
+            if id(attribute) not in annotated_attributes and self._resolves(attribute):
+                if attribute.attr not in _FACTORY_MAKERS:
+                    return True
+                makers = True
+        return (
+            (bool(sessions) and self._session_escapes(sessions))
+            or (bool(engines) and self._engine_connects(engines))
+            or ((makers or bool(factories)) and self._factory_called(factories))
         )
 
     def _annotation_kinds(self, annotation: ast.expr, names: dict[str, int], attributes: set[int]) -> frozenset[Kind]:
@@ -341,23 +361,52 @@ class _TreeScreen:
         """Whether ``connect()``, ``begin()`` or ``raw_connection()`` is called on a value that
         may hold an annotated engine. An engine that only comes from an annotation creates
         nothing else a rule reports: engines a helper returns are exempt from SQA501/SQA502."""
+        self._propagate_through_returns(holders, _may_hold)
+        return any(_may_hold(callee.value, holders) for callee in self.connects)
+
+    def _factory_called(self, holders: set[str]) -> bool:
+        """Whether a value that may hold a session factory is called (a session) or has
+        ``begin()`` called (a session in a ``with``). Until then a factory creates nothing."""
+        self._propagate_through_returns(holders, self._may_hold_factory)
+        return any(
+            self._may_hold_factory(callee, holders)
+            or (isinstance(callee, ast.Attribute) and callee.attr == "begin" and self._may_hold_factory(callee.value, holders))
+            for callee in self.callees
+        )
+
+    def _may_hold_factory(self, node: ast.expr, holders: set[str]) -> bool:
+        """``_may_hold``, where a call of ``sessionmaker`` (however imported) also holds one."""
+        while isinstance(node, ast.Await):
+            node = node.value
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and self.symbols.get(func.id) in _FACTORY_MAKERS:
+                return True
+            if isinstance(func, ast.Attribute) and func.attr in _FACTORY_MAKERS and self._resolves(func):
+                return True
+            node = func
+        return _leaf(node) in holders
+
+    def _propagate_through_returns(self, holders: set[str], may_hold: Callable[[ast.expr, set[str]], bool]) -> None:
+        """Holders through assignments, and a function whose return may hold one (its call
+        sites then may: the model's return kind)."""
         returns = {
             function.name: [node.value for node in ast.walk(function) if isinstance(node, ast.Return) and node.value]
             for function in self.functions
         }
         changed = True
         while changed:
-            changed = self._propagate(holders)
+            changed = self._propagate(holders, may_hold)
             for name, values in returns.items():
-                if name not in holders and any(_may_hold(value, holders) for value in values):
+                if name not in holders and any(may_hold(value, holders) for value in values):
                     holders.add(name)
                     changed = True
-        return any(_may_hold(callee.value, holders) for callee in self.connects)
 
-    def _propagate(self, holders: set[str]) -> bool:
+    def _propagate(self, holders: set[str], may_hold: Callable[[ast.expr, set[str]], bool] | None = None) -> bool:
+        may_hold = may_hold or _may_hold
         changed = False
         for assignment in self.assignments:
-            if assignment.value is not None and _may_hold(assignment.value, holders):
+            if assignment.value is not None and may_hold(assignment.value, holders):
                 targets = assignment.targets if isinstance(assignment, ast.Assign) else [assignment.target]
                 changed |= _add_targets(targets, holders)
         return changed
