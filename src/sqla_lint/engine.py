@@ -29,9 +29,21 @@ def _rules_for(enabled: tuple[str, ...]) -> tuple[Rule, ...]:
     return tuple(RULES_BY_CODE[code]() for code in enabled)
 
 
-@lru_cache(maxsize=64)
+_prefilters: dict[int, tuple[Settings, Prefilter]] = {}
+
+
 def prefilter_for(settings: Settings) -> Prefilter:
-    return Prefilter(settings.factories.session_factories | settings.factories.engine_factories)
+    """One prefilter per settings object. Keyed by identity: hashing the settings for an
+    ``lru_cache`` cost more per file than the text stage of the prefilter."""
+    entry = _prefilters.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        if len(_prefilters) >= 64:
+            _prefilters.clear()
+        entry = _prefilters[id(settings)] = (
+            settings,
+            Prefilter(settings.factories.session_factories | settings.factories.engine_factories),
+        )
+    return entry[1]
 
 
 def might_have_findings(source: bytes, settings: Settings, tree: ast.Module | None = None) -> bool:

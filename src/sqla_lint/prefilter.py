@@ -52,6 +52,7 @@ import ast
 import codecs
 import re
 from collections.abc import Callable, Iterable
+from functools import cached_property
 
 from .semantic.symbols import (
     ANNOTATION_LEAVES,
@@ -387,13 +388,19 @@ class _TreeScreen:
             node = func
         return _leaf(node) in holders
 
+    @cached_property
+    def _returns_by_function(self) -> dict[str, list[ast.expr]]:
+        """Returned values by function name; a nested function's count for the outer too."""
+        returns: dict[str, list[ast.expr]] = {}
+        for function in self.functions:
+            values = returns.setdefault(function.name, [])
+            values.extend(node.value for node in ast.walk(function) if isinstance(node, ast.Return) and node.value)
+        return returns
+
     def _propagate_through_returns(self, holders: set[str], may_hold: Callable[[ast.expr, set[str]], bool]) -> None:
         """Holders through assignments, and a function whose return may hold one (its call
         sites then may: the model's return kind)."""
-        returns = {
-            function.name: [node.value for node in ast.walk(function) if isinstance(node, ast.Return) and node.value]
-            for function in self.functions
-        }
+        returns = self._returns_by_function
         changed = True
         while changed:
             changed = self._propagate(holders, may_hold)
