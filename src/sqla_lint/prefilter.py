@@ -51,6 +51,7 @@ from __future__ import annotations
 import ast
 import codecs
 import re
+import symtable
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
@@ -127,19 +128,32 @@ class Prefilter:
             and (any(root in source for root in _ROOT_SUBSTRINGS) or _RELATIVE_IMPORT.search(source) is not None)
             and _KNOWN_NAMES.search(source) is not None
         )
-        if not maybe_seeded and not check_syntax:
-            return False
+        if not maybe_seeded:
+            return check_syntax and tree is None and not _parses(source)
         if tree is None:
             try:
                 tree = compile(source, "<prefilter>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-            except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError):
+            except _PARSE_ERRORS:
                 return True
-        if not maybe_seeded:
-            return False
         try:
             return _TreeScreen(tree).needs_analysis()
         except RecursionError:
             return True
+
+
+_PARSE_ERRORS = (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError)
+
+
+def _parses(source: bytes) -> bool:
+    """Whether CPython parses ``source``, without building the tree: its symbol table pass
+    runs the parser and skips turning the tree into Python objects, a quarter of the cost.
+    It also rejects a few programs the parser accepts (``nonlocal`` at module level); those
+    go to the full path too, where libcst decides, so no finding depends on the difference."""
+    try:
+        symtable.symtable(source, "<prefilter>", "exec")  # type: ignore[arg-type]
+    except _PARSE_ERRORS:
+        return False
+    return True
 
 
 def _ascii_transparent(source: bytes) -> bool:
@@ -287,6 +301,8 @@ class _TreeScreen:
                 if argument.annotation is None:
                     continue
                 kinds = self._annotation_kinds(argument.annotation, in_annotations, annotated_attributes)
+                if kinds - _SESSION_KINDS - _ENGINE_KINDS - _FACTORY_KINDS:
+                    return True  # a kind this stage does not follow
                 for holders, wanted in ((sessions, _SESSION_KINDS), (engines, _ENGINE_KINDS), (factories, _FACTORY_KINDS)):
                     if kinds & wanted:
                         holders.add(argument.arg)
