@@ -240,6 +240,12 @@ def test_a_file_cpython_cannot_parse_gets_its_syntax_error_from_the_full_path():
     assert not might_have_findings(broken_elsewhere, Settings(enabled=frozenset({"SQA401"})))
 
 
+def test_a_program_only_the_symbol_table_rejects_goes_to_libcst():
+    source = "import os\nnonlocal x\n"
+    assert might_have_findings(source.encode(), Settings())
+    _same_with_and_without_prefilter(source, "m.py")
+
+
 def test_an_encoding_that_can_hide_names_is_always_analysed():
     hidden = "# -*- coding: utf-7 -*-\nimport os\n".encode("utf-7")
     assert might_have_findings(hidden, Settings())
