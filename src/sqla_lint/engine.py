@@ -1,7 +1,9 @@
 """Runs one file through the rules: parse once, model once, every enabled rule, positions last.
 
-Positions cost a full code-generation pass in libcst, so they are resolved only for files
-that have findings. A file that does not parse is a finding (SQA001), never an exception.
+A file the prefilter proves cannot produce a finding is never parsed with libcst (see
+:mod:`.prefilter`). Positions cost a full code-generation pass in libcst, so they are
+resolved only for files that have findings. A file that does not parse is a finding
+(SQA001), never an exception.
 """
 
 from __future__ import annotations
