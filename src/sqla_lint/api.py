@@ -5,9 +5,9 @@ result cache when there is one, linted in worker processes when enough are left,
 returned in path order. A file that cannot be read becomes a result with an error, and the
 run goes on.
 
-Workers are forked where that is safe (Linux), so they start with everything imported;
-settings travel once per worker, not once per batch. The largest files are handed out
-first, so no worker is left with a big file while the others idle at the end.
+Workers are forked where that is safe (Linux, no other threads), so they start with
+everything imported; settings travel once per worker, not once per batch. The largest files
+are handed out first, so no worker is left with a big file while the others idle at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import gc
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -93,7 +94,10 @@ def _lint_in_workers(
     workers: int,
 ) -> Iterator[FileResult]:
     batches = _batches_by_size(files, todo, workers)
-    context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+    # Forking a process that runs other threads can deadlock the child (a library caller
+    # may have some); the CLI has none.
+    forkable = sys.platform == "linux" and threading.active_count() == 1
+    context = multiprocessing.get_context("fork") if forkable else None
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(settings, cache)
     ) as pool:
