@@ -1,8 +1,8 @@
 """Runs one file through the rules: parse once, model once, every enabled rule, positions last.
 
 A file the prefilter proves cannot produce a finding is never parsed with libcst (see
-:mod:`.prefilter`). Positions cost a full code-generation pass in libcst, so they are
-resolved only for files that have findings. A file that does not parse is a finding
+:mod:`.prefilter`). Positions cost a code-generation pass in libcst, so they are
+resolved only for files that have findings, and only in the statements that hold them. A file that does not parse is a finding
 (SQA001), never an exception.
 """
 
@@ -14,9 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .diagnostics import Diagnostic, FileResult, Location
+from .positions import positions_of
 from .prefilter import Prefilter
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .semantic import ModuleModel
@@ -131,7 +131,11 @@ def _enabled_for_path(settings: Settings, path: str) -> tuple[str, ...]:
 
 
 def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], path: str) -> list[Diagnostic]:
-    positions = MetadataWrapper(model.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    positions = positions_of(
+        model.module,
+        model.tree,
+        [node for _, finding in findings for node in (finding.node, model.tree.statement_of(finding.node))],
+    )
     diagnostics = []
     seen: set[tuple[str, int]] = set()
     for code, finding in findings:
