@@ -1,52 +1,95 @@
-"""The library API both front ends call: lint a source text, or lint paths.
+"""The library API both front ends call: lint a source text, or lint paths (and fix them).
 
-Files are read as bytes (encoding is the parser's business, per PEP 263), linted in
-worker processes when there are enough of them, and returned in path order. A file that
-cannot be read becomes a result with an error, and the run goes on.
+Files are read as bytes (encoding is the parser's business, per PEP 263), grouped by
+project so each project's index is built once, looked up in the result cache when there
+is one (keyed by content, settings, tool version and the project index's digest, since a
+file's findings depend on what other modules bind), linted in worker processes when
+enough are left, and returned in path order. A file that cannot be read becomes a result
+with an error, and the run goes on.
+
+Workers are forked where that is safe (Linux, no other threads), so they start with
+everything imported; indexes travel once per worker, not once per batch. The largest files
+are handed out first, so no worker is left with a big file while the others idle at the end.
 """
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .cache import ResultCache, content_hash
 from .diagnostics import FileResult
 from .discovery import UnreadableError, discover, read_source
 from .engine import lint_source
 from .fixer import FileFix, fix_file, fix_source
 from .semantic.index import ProjectIndex, build_index, find_project_root
+from .semantic.model import module_name_for
 from .settings import Settings
 
 __all__ = ["fix_paths", "fix_source", "lint_file", "lint_paths", "lint_source"]
 
 _PARALLEL_THRESHOLD = 16
+_BATCH_BYTES = 256 * 1024
+
+Item = tuple[Path, Path | None]  # a file and the root of its project (None: no index)
 
 
-def lint_file(path: Path, settings: Settings, index: ProjectIndex | None = None) -> FileResult:
+def lint_file(
+    path: Path, settings: Settings, index: ProjectIndex | None = None, cache: ResultCache | None = None
+) -> FileResult:
     try:
         data = read_source(path)
     except UnreadableError as error:
         return FileResult(str(path), error=str(error))
-    return lint_source(data, str(path), settings, index)
+    if cache is None:
+        return lint_source(data, str(path), settings, index)
+    key = _cache_key(cache, path, index)
+    digest = content_hash(data)
+    result = cache.get(key, digest)
+    if result is None:
+        result = lint_source(data, str(path), settings, index)
+        cache.put(key, digest, result)
+    return result
 
 
-# Each worker receives the project indexes once, at start-up, not with every batch.
+def _cache_key(cache: ResultCache, path: Path, index: ProjectIndex | None) -> str:
+    """A file's findings depend on other modules through the index: its digest is in the key."""
+    return cache.key(str(path), f"{module_name_for(str(path))}\0{index.digest() if index is not None else ''}")
+
+
+# Each worker receives the project indexes and the cache once, at start-up, not with every batch.
 _worker_indexes: dict[Path, ProjectIndex] = {}
+_worker_cache: ResultCache | None = None
 
 
-def _init_worker(indexes: dict[Path, ProjectIndex]) -> None:
+def _set_worker_state(indexes: dict[Path, ProjectIndex], cache: ResultCache | None) -> None:
+    global _worker_cache
+    _worker_indexes.clear()
     _worker_indexes.update(indexes)
+    _worker_cache = cache
 
 
-def _lint_batch(items: list[tuple[Path, Path | None]], settings: Settings) -> list[FileResult]:
-    return [lint_file(path, settings, _worker_indexes.get(root) if root else None) for path, root in items]
+def _start_worker(indexes: dict[Path, ProjectIndex], cache: ResultCache | None) -> None:
+    """Runs once per worker. Linting allocates millions of short-lived nodes; collecting
+    less often, and never scanning what was imported, saves about a tenth of the time."""
+    _set_worker_state(indexes, cache)
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
-def _fix_batch(items: list[tuple[Path, Path | None]], settings: Settings, unsafe: bool, write: bool) -> list[FileFix]:
+def _lint_batch(items: list[Item], settings: Settings) -> list[FileResult]:
+    return [lint_file(path, settings, _worker_indexes.get(root) if root else None, _worker_cache) for path, root in items]
+
+
+def _fix_batch(items: list[Item], settings: Settings, unsafe: bool, write: bool) -> list[FileFix]:
     return [
         fix_file(path, settings, unsafe=unsafe, write=write, index=_worker_indexes.get(root) if root else None)
         for path, root in items
@@ -87,10 +130,11 @@ def lint_paths(
     force_exclude: bool = False,
     jobs: int | None = None,
     walk_roots: Mapping[str, Path] | None = None,
+    cache: ResultCache | None = None,
 ) -> Iterator[FileResult]:
     """Lint files and directories. ``walk_roots`` says, for files found by an earlier walk,
     which directory that walk started from: the project root when no marker file says so."""
-    yield from _run(paths, settings, _lint_batch, force_exclude, jobs, walk_roots)
+    yield from _run(paths, settings, _lint_batch, force_exclude, jobs, walk_roots, cache)
 
 
 def fix_paths(
@@ -104,29 +148,99 @@ def fix_paths(
     walk_roots: Mapping[str, Path] | None = None,
 ) -> Iterator[FileFix]:
     """Fix every file, writing those that change unless ``write`` is off (``--diff``)."""
-    yield from _run(paths, settings, partial(_fix_batch, unsafe=unsafe, write=write), force_exclude, jobs, walk_roots)
+    yield from _run(paths, settings, partial(_fix_batch, unsafe=unsafe, write=write), force_exclude, jobs, walk_roots, None)
 
 
 def _run(
     paths: Iterable[str],
     settings: Settings,
-    batch: Callable[[list[tuple[Path, Path | None]], Settings], list[Any]],
+    batch: Callable[[list[Item], Settings], list[Any]],
     force_exclude: bool,
     jobs: int | None,
     walk_roots: Mapping[str, Path] | None,
+    cache: ResultCache | None,
 ) -> Iterator[Any]:
     discovered = list(discover(paths, settings.exclude, force_exclude))
     files = [found.path for found in discovered]
     workers = jobs or os.cpu_count() or 1
     fallback = {f.path: (walk_roots or {}).get(str(f.path), f.root) for f in discovered}
     indexes, roots = project_indexes(files, fallback, settings, workers)
-    items = list(zip(files, roots))
-    if workers <= 1 or len(files) < _PARALLEL_THRESHOLD:
-        _init_worker(indexes)
-        yield from batch(items, settings)
+    items: list[Item] = list(zip(files, roots))
+    results: dict[int, Any] = _cached_results(items, indexes, cache) if cache is not None else {}
+    todo = [position for position in range(len(items)) if position not in results]
+    workers = min(workers, len(todo) // _PARALLEL_THRESHOLD or 1)
+    if workers <= 1:
+        _set_worker_state(indexes, cache)
+        for position, item in enumerate(items):
+            yield results[position] if position in results else batch([item], settings)[0]
         return
-    batch_size = max(4, min(64, len(files) // (workers * 8) or 1))
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(indexes,)) as pool:
-        for results in pool.map(batch, batches, [settings] * len(batches)):
-            yield from results
+    yield from _in_workers(items, results, todo, settings, batch, workers, indexes, cache)
+
+
+def _cached_results(items: list[Item], indexes: dict[Path, ProjectIndex], cache: ResultCache) -> dict[int, FileResult]:
+    found = {}
+    for position, (path, root) in enumerate(items):
+        try:
+            data = read_source(path)
+        except UnreadableError:
+            continue
+        result = cache.get(_cache_key(cache, path, indexes.get(root) if root else None), content_hash(data))
+        if result is not None:
+            found[position] = result
+    return found
+
+
+def _in_workers(
+    items: list[Item],
+    results: dict[int, Any],
+    todo: list[int],
+    settings: Settings,
+    batch: Callable[[list[Item], Settings], list[Any]],
+    workers: int,
+    indexes: dict[Path, ProjectIndex],
+    cache: ResultCache | None,
+) -> Iterator[Any]:
+    batches = _batches_by_size([path for path, _ in items], todo, workers)
+    # Forking a process that runs other threads can deadlock the child (a library caller
+    # may have some); the CLI has none.
+    forkable = sys.platform == "linux" and threading.active_count() == 1
+    context = multiprocessing.get_context("fork") if forkable else None
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(indexes, cache)
+    ) as pool:
+        pending = {pool.submit(batch, [items[i] for i in chunk], settings): chunk for chunk in batches}
+        next_position = 0
+        for future in as_completed(pending):
+            for position, result in zip(pending[future], future.result()):
+                results[position] = result
+            while next_position in results:
+                yield results.pop(next_position)
+                next_position += 1
+    while next_position < len(items):
+        yield results.pop(next_position)
+        next_position += 1
+
+
+def _batches_by_size(files: list[Path], todo: list[int], workers: int) -> list[list[int]]:
+    """Batches of about ``_BATCH_BYTES``, largest files first (longest-processing-time
+    first): the big files start early and the small ones fill in the gaps at the end."""
+    sizes = {}
+    for index in todo:
+        try:
+            sizes[index] = files[index].stat().st_size
+        except OSError:
+            sizes[index] = 0
+    ordered = sorted(todo, key=lambda index: -sizes[index])
+    limit = max(1, min(_BATCH_BYTES, sum(sizes.values()) // (workers * 8) or 1))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_size = 0
+    for index in ordered:
+        current.append(index)
+        current_size += sizes[index]
+        if current_size >= limit:
+            batches.append(current)
+            current, current_size = [], 0
+    if current:
+        batches.append(current)
+    return batches

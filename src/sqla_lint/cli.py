@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import sys
 import traceback
@@ -22,6 +23,7 @@ from .baseline import DEFAULT_NAME as DEFAULT_BASELINE
 from .baseline import Baseline
 from .changes import changed_lines
 from .config import ConfigResolver, Overrides, baseline_path
+from .cache import ResultCache, default_cache_dir
 from .diagnostics import Diagnostic, FileResult
 from .discovery import PathError
 from .fixer import FileFix, applies
@@ -85,6 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
     adoption.add_argument("--prune-baseline", action="store_true", help="remove stale entries (fixed findings) from the baseline file")
     adoption.add_argument("--changed-since", metavar="REF", help="report only findings on lines added or changed since the merge-base of REF and HEAD (git)")
     adoption.add_argument("--add-noqa", action="store_true", help="append `# noqa: CODE` to the line of every finding that would be reported, and exit 0")
+    check.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
 
     rule = commands.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE")
@@ -173,7 +176,10 @@ def _check(args: argparse.Namespace) -> int:
     else:
         for settings, files, walk_roots in resolver.plan(paths, args.force_exclude):
             enabled_by_file.update(dict.fromkeys(map(os.path.abspath, files), settings.enabled))
-            for result in lint_paths(files, settings, jobs=args.jobs, walk_roots=walk_roots):
+            if args.no_cache:  # neither the result cache nor the project index's cache
+                settings = replace(settings, cache=False)
+            cache = None if args.no_cache else ResultCache(default_cache_dir(paths), settings)
+            for result in lint_paths(files, settings, jobs=args.jobs, walk_roots=walk_roots, cache=cache):
                 results.append(result)
 
     diagnostics: list[Diagnostic] = sorted(

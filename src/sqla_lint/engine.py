@@ -1,36 +1,37 @@
 """Runs one file through the rules: parse once, model once, every enabled rule, positions last.
 
-Positions cost a full code-generation pass in libcst, so they are resolved only for files
-that have findings; so are fixes, which re-render the statements they touch. A file
-that does not parse is a finding (SQA001), never an exception.
+A file the prefilter proves cannot produce a finding is never parsed with libcst (see
+:mod:`.prefilter`). Positions cost a code-generation pass in libcst, so they are
+resolved only for files that have findings, and only in the top-level statements that
+hold findings or fixes; fixes re-render only the statements they touch. A file that
+does not parse is a finding (SQA001), never an exception.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from .diagnostics import Diagnostic, FileResult, Fix, Location
 from .edits import ModuleText, decode, edits_between
 from .noqa import apply_noqa
+from .positions import positions_of
+from .prefilter import Prefilter
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
 from .semantic.model import module_name_for
-from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, check_syntax, parse_module
+from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
 from .settings import SYNTAX_ERROR_CODE, Settings
 
 if TYPE_CHECKING:
     from .semantic.index import ProjectIndex
-
-# Everything the rules know originates in one of these packages or a configured factory;
-# a file that mentions none of them cannot produce a rule finding.
-_RELEVANT_WORDS = (b"sqlalchemy", b"sqlmodel", b"psycopg_pool", b"asyncpg", b"aiopg")
 
 
 @lru_cache(maxsize=64)
@@ -38,34 +39,56 @@ def _rules_for(enabled: tuple[str, ...]) -> tuple[Rule, ...]:
     return tuple(RULES_BY_CODE[code]() for code in enabled)
 
 
-def might_have_findings(source: bytes, settings: Settings, index: ProjectIndex | None = None) -> bool:
-    """A conservative text check: False only when no rule can possibly fire.
+_prefilters: dict[int, tuple[Settings, Prefilter]] = {}
 
-    Every kind the rules know originates in a modelled library, a configured factory, or
-    (with a project index) a project name bound to one of those; a file that mentions
-    none of them cannot produce a rule finding.
+
+def prefilter_for(settings: Settings) -> Prefilter:
+    """One prefilter per settings object. Keyed by identity: hashing the settings for an
+    ``lru_cache`` cost more per file than the text stage of the prefilter."""
+    entry = _prefilters.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        if len(_prefilters) >= 64:
+            _prefilters.clear()
+        entry = _prefilters[id(settings)] = (
+            settings,
+            Prefilter(settings.factories.session_factories | settings.factories.engine_factories),
+        )
+    return entry[1]
+
+
+def might_have_findings(
+    source: bytes, settings: Settings, index: ProjectIndex | None = None, tree: ast.Module | None = None
+) -> bool:
+    """False only when no rule can fire on ``source`` and it parses (see :mod:`.prefilter`).
+
+    With a project index, a file that mentions a project name bound to something the
+    rules track (beside the name of its module) is analysed too: ``from app.db import
+    SessionLocal`` needs no SQLAlchemy import in the file itself.
     """
-    if any(word in source for word in _RELEVANT_WORDS):
-        return True
-    factories = settings.factories.session_factories | settings.factories.engine_factories
-    if any(name.rpartition(".")[2].encode() in source for name in factories):
+    if prefilter_for(settings).needs_analysis(source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled):
         return True
     return index is not None and index.mentions_tracked_name(source)
 
 
 def lint_source(
-    source: bytes | str, path: str, settings: Settings, index: ProjectIndex | None = None
+    source: bytes | str,
+    path: str,
+    settings: Settings,
+    index: ProjectIndex | None = None,
+    *,
+    tree: ast.Module | None = None,
 ) -> FileResult:
     """Lint one file's contents. Never raises for bad input; errors become findings.
 
     With a project ``index``, names imported from other modules of the project resolve
-    to what those modules bind.
+    to what those modules bind. ``tree`` is CPython's parse of the same source, when the
+    caller (flake8) already has one.
     """
     data = source.encode("utf-8") if isinstance(source, str) else source
     if len(data) > MAX_SOURCE_BYTES:
         return FileResult(path, skipped=f"{len(data) / (1 << 20):.1f} MiB is over the {MAX_SOURCE_BYTES >> 20} MiB size limit")
-    if settings.prefilter and not might_have_findings(data, settings, index):
-        return FileResult(path, _check_syntax_only(source, path, settings))
+    if settings.prefilter and not might_have_findings(data, settings, index, tree) and _decodes(data):
+        return FileResult(path)
     try:
         module = parse_module(source)
     except Unparsable as error:
@@ -84,6 +107,16 @@ def lint_source(
     if settings.respect_noqa:
         diagnostics = apply_noqa(diagnostics, data)
     return FileResult(path, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
+
+
+def _decodes(data: bytes) -> bool:
+    """CPython skips decoding comments on the first lines, so a file it parses may still hold
+    bytes outside its encoding; such a file takes the full path, which reports it (SQA001)."""
+    try:
+        decode(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return False
+    return True
 
 
 def _run_rules(model: ModuleModel, codes: tuple[str, ...]) -> list[tuple[str, Finding]]:
@@ -108,7 +141,13 @@ def _enabled_for_path(settings: Settings, path: str) -> tuple[str, ...]:
 
 
 def _to_diagnostics(model: ModuleModel, findings: list[tuple[str, Finding]], path: str, data: bytes) -> list[Diagnostic]:
-    positions = MetadataWrapper(model.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    top_level = set(model.module.body)
+    wanted = [node for _, finding in findings for node in (finding.node, model.tree.statement_of(finding.node))]
+    for _, finding in findings:
+        if finding.fix is not None:
+            for node in dict(finding.fix.replacements):
+                wanted.extend(a for a in (node, *model.tree.ancestors(node)) if a in top_level)
+    positions = positions_of(model.module, model.tree, wanted)
     fixes = _Fixes(model, data, positions)
     diagnostics = []
     seen: set[tuple[str, int]] = set()
@@ -195,12 +234,3 @@ def _syntax_error(path: str, row: int, column: int, message: str, settings: Sett
     )
 
 
-def _check_syntax_only(source: bytes | str, path: str, settings: Settings) -> tuple[Diagnostic, ...]:
-    """Files the prefilter skips still report syntax errors, via the much faster ``compile``."""
-    if SYNTAX_ERROR_CODE not in settings.enabled:
-        return ()
-    try:
-        check_syntax(source)
-    except Unparsable as error:
-        return _syntax_error(path, error.row, error.column, error.message, settings)
-    return ()

@@ -28,6 +28,7 @@ import libcst as cst
 
 from .model import FactoryConfig, ModuleModel, module_name_for
 from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
+from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
 from .symbols import Kind, call_result_kind
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
@@ -178,6 +179,7 @@ class ProjectIndex:
         self.modules = summaries
         self._callers: dict[str, list[CallSite]] | None = None
         self._removed: set[str] | None = None
+        self._digest: str | None = None
 
     # -- symbols -------------------------------------------------------------------------
 
@@ -342,6 +344,11 @@ class ProjectIndex:
 
     def digest(self) -> str:
         """Changes whenever any summary changes: part of every cached result's key."""
+        if self._digest is None:
+            self._digest = self._compute_digest()
+        return self._digest
+
+    def _compute_digest(self) -> str:
         payload = json.dumps({m: s.to_json() for m, s in sorted(self.modules.items())}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -353,6 +360,15 @@ def _project_files(root: Path, excludes: tuple[str, ...]) -> list[Path]:
     from ..discovery import _walk
 
     return list(_walk(root, excludes))
+
+
+def read_source(path: Path) -> bytes:
+    from ..discovery import read_source as read
+
+    return read(path)
+
+
+from ..discovery import UnreadableError  # noqa: E402  (discovery imports nothing from here)
 
 
 def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -35,15 +35,22 @@ if TYPE_CHECKING:
 def module_name_for(path: str) -> str:
     """``pkg.sub.mod`` for a file inside packages (directories with ``__init__.py``)."""
     file = Path(path)
-    parts = [] if file.stem == "__init__" else [file.stem]
-    directory = file.parent
+    package = _package_of(file.parent)
+    if file.stem == "__init__":
+        return package
+    return f"{package}.{file.stem}" if package else file.stem
+
+
+@lru_cache(maxsize=4096)
+def _package_of(directory: Path) -> str:
+    """Remembered for the life of the process: a run does not see packages appear."""
     try:
-        while (directory / "__init__.py").is_file() and directory != directory.parent:
-            parts.insert(0, directory.name)
-            directory = directory.parent
+        if directory == directory.parent or not (directory / "__init__.py").is_file():
+            return ""
     except OSError:
-        pass
-    return ".".join(parts)
+        return ""
+    outer = _package_of(directory.parent)
+    return f"{outer}.{directory.name}" if outer else directory.name
 
 
 @dataclass(frozen=True)

@@ -380,6 +380,26 @@ def is_cache_decorator(qualified_name: str) -> bool:
     return _root_and_leaf(qualified_name) in _CACHE_DECORATORS
 
 
+def _leaves(table: dict[tuple[str, str], Kind], exact: dict[str, Kind]) -> dict[str, frozenset[Kind]]:
+    leaves: dict[str, set[Kind]] = {}
+    for (_, leaf), kind in table.items():
+        leaves.setdefault(leaf, set()).add(kind)
+    for qualified_name, kind in exact.items():
+        leaves.setdefault(qualified_name.rpartition(".")[2], set()).add(kind)
+    return {leaf: frozenset(kinds) for leaf, kinds in leaves.items()}
+
+
+# The final names of every known symbol, and the root packages they live in. Every kind the
+# model infers starts at one of these names (or at a configured factory), which is what lets
+# the prefilter skip files that never mention one.
+CALL_RESULT_LEAVES: dict[str, frozenset[Kind]] = _leaves(_CALL_RESULTS, _EXACT_CALL_RESULTS)
+ANNOTATION_LEAVES: dict[str, frozenset[Kind]] = _leaves(_ANNOTATION_KINDS, {})
+KNOWN_ROOTS: frozenset[str] = frozenset(
+    [root for root, _ in (*_CALL_RESULTS, *_ANNOTATION_KINDS)]
+    + [name.partition(".")[0] for name in _EXACT_CALL_RESULTS]
+)
+
+
 def is_teardown_method(name: str) -> bool:
     return name in TEARDOWN_METHODS or name.lower().startswith(TEARDOWN_METHOD_PREFIXES)
 

@@ -4,12 +4,18 @@ libcst's ParentNodeProvider, ScopeProvider and QualifiedNameProvider each cost a
 pass and allocate per node. The rules only need parents, "is A inside B", the enclosing
 function and class, imports, and a handful of node lists, so one hand-written pass records
 exactly those. Nodes hash by identity, so dictionaries keyed by node are safe.
+
+The pass does not use ``CSTNode.visit``: a libcst visitor rebuilds (and re-validates) every
+node it passes, which costs more than parsing. It reads each node's children in the order
+libcst visits them, learned once per node type, and skips whitespace, comments and
+punctuation, which no question is ever asked about.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
@@ -18,11 +24,74 @@ LOOP_TYPES = (cst.For, cst.While)
 COMPREHENSION_TYPES = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
-class TreeIndex(cst.CSTVisitor):
-    """Parents, pre-order intervals and the node lists the semantic model asks about."""
+# Nodes that are only spelling: no question is asked about them or anything inside them.
+_TRIVIA: tuple[type[cst.CSTNode], ...] = (
+    cst.BaseParenthesizableWhitespace,
+    cst.TrailingWhitespace,
+    cst.EmptyLine,
+    cst.Newline,
+    cst.Comment,
+    cst.LeftParen,
+    cst.RightParen,
+    cst.LeftSquareBracket,
+    cst.RightSquareBracket,
+    cst.LeftCurlyBrace,
+    cst.RightCurlyBrace,
+    cst.Comma,
+    cst.Dot,
+    cst.Semicolon,
+    cst.Colon,
+    cst.AssignEqual,
+    cst.Asynchronous,
+    cst.BaseBinaryOp,
+    cst.BaseBooleanOp,
+    cst.BaseCompOp,
+    cst.BaseUnaryOp,
+    cst.BaseAugOp,
+)
+
+
+class _FieldOrder(cst.CSTVisitor):
+    """Records the fields libcst visits on one node, in visiting order, without descending."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.fields: list[str] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return False
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        self.fields.append(attribute)
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+# type -> whether the walk enters values of that type (syntax nodes, not trivia or scalars)
+_ENTERED: dict[type, bool] = {}
+
+
+def _child_fields(node: cst.CSTNode) -> tuple[str, ...]:
+    """The fields of ``type(node)`` in libcst's visiting order. A few node types visit a
+    field only when it is set (an f-string's ``format_spec``, always their last child), so
+    fields the recorder did not see go last."""
+    recorder = _FieldOrder()
+    node._visit_and_replace_children(recorder)
+    seen = dict.fromkeys(recorder.fields)
+    fields = (*seen, *(field.name for field in dataclasses.fields(node) if field.name not in seen))
+    _CHILD_FIELDS[type(node)] = fields
+    return fields
+
+
+def _entered(kind: type) -> bool:
+    entered = issubclass(kind, cst.CSTNode) and not issubclass(kind, _TRIVIA)
+    _ENTERED[kind] = entered
+    return entered
+
+
+class TreeIndex:
+    """Parents, pre-order intervals and the node lists the semantic model asks about."""
+
+    def __init__(self) -> None:
         self.parent: dict[cst.CSTNode, cst.CSTNode] = {}
         self._start: dict[cst.CSTNode, int] = {}
         self._end: dict[cst.CSTNode, int] = {}
@@ -58,34 +127,50 @@ class TreeIndex(cst.CSTVisitor):
             defaultdict(list)
         )
 
-    # -- generic bookkeeping -------------------------------------------------------------
+    # -- the walk ----------------------------------------------------------------------
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self._stack:
-            self.parent[node] = self._stack[-1]
+    def build(self, module: cst.Module) -> None:
+        self._walk(module)
+
+    def _walk(self, node: cst.CSTNode) -> None:
+        """Enter ``node``: bookkeeping, its handler, its children unless the handler
+        returns False, then leave. The same contract as ``CSTVisitor``."""
+        stack = self._stack
+        if stack:
+            self.parent[node] = stack[-1]
         self._counter += 1
         self._start[node] = self._counter
-        self._stack.append(node)
-        function = self._functions[-1] if self._functions else None
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
-            self.enclosing_function[node] = function
+        stack.append(node)
+        kind = type(node)
+        if kind is cst.FunctionDef or kind is cst.Lambda:
+            self.enclosing_function[node] = self._functions[-1] if self._functions else None
             self.enclosing_class[node] = self._classes[-1] if self._classes else None
             for outer in self._functions:
-                self.nested_functions[outer].append(node)
-            self._functions.append(node)
-        elif isinstance(node, cst.ClassDef):
-            self.enclosing_function[node] = function
+                self.nested_functions[outer].append(node)  # type: ignore[arg-type]
+            self._functions.append(node)  # type: ignore[arg-type]
+        elif kind is cst.ClassDef:
+            self.enclosing_function[node] = self._functions[-1] if self._functions else None
             self.enclosing_class[node] = self._classes[-1] if self._classes else None
-            self._classes.append(node)
-        return super().on_visit(node)
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
-        self._end[original_node] = self._counter
-        self._stack.pop()
-        if self._functions and self._functions[-1] is original_node:
+            self._classes.append(node)  # type: ignore[arg-type]
+        handler = _HANDLERS.get(kind)
+        if handler is None or handler(self, node) is not False:
+            fields = _CHILD_FIELDS.get(kind) or _child_fields(node)
+            entered = _ENTERED
+            for field in fields:
+                value = getattr(node, field)
+                value_kind = type(value)
+                if value_kind is tuple or value_kind is list:
+                    for child in value:
+                        child_kind = type(child)
+                        if entered[child_kind] if child_kind in entered else _entered(child_kind):
+                            self._walk(child)
+                elif entered[value_kind] if value_kind in entered else _entered(value_kind):
+                    self._walk(value)
+        self._end[node] = self._counter
+        stack.pop()
+        if self._functions and self._functions[-1] is node:
             self._functions.pop()
-        elif self._classes and self._classes[-1] is original_node:
+        elif self._classes and self._classes[-1] is node:
             self._classes.pop()
 
     # -- what the model asks about -------------------------------------------------------
@@ -245,7 +330,14 @@ class TreeIndex(cst.CSTVisitor):
         return False
 
 
+_HANDLERS: dict[type, Callable[[TreeIndex, cst.CSTNode], bool | None]] = {
+    getattr(cst, name.removeprefix("visit_")): handler
+    for name, handler in vars(TreeIndex).items()
+    if name.startswith("visit_")
+}
+
+
 def build_index(module: cst.Module) -> TreeIndex:
     index = TreeIndex()
-    module.visit(index)
+    index.build(module)
     return index
