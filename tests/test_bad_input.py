@@ -247,3 +247,13 @@ def test_positions_past_the_recursion_limit_are_a_finding_not_a_crash():
     codes = {tuple(d.code for d in at_depth(frames, source).diagnostics) for frames in range(0, 120, 4)}
     assert codes <= {("SQA401",), ("SQA001",)}
     assert ("SQA401",) in codes
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_fix_does_not_hang_on_a_fifo(tmp_path: Path):
+    """Found at integration: the fixer read files with read_bytes(), which blocks on a FIFO."""
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "leak.py").write_bytes(IMPORT + LEAK)
+    result = run_cli("check", "--isolated", "--fix", ".", cwd=tmp_path)
+    assert "pipe.py: not a regular file" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -23,6 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from .discovery import UnreadableError, read_source
 from .diagnostics import Applicability, Diagnostic, Edit, FileResult, Fix
 from .edits import apply_edits, decode, line_starts, offset
 from .engine import lint_source
@@ -143,11 +144,9 @@ def fix_file(
 ) -> FileFix:
     """Fix one file, and write it back when it changed and ``write`` is set."""
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        return FileFix(str(path), FileResult(str(path), error="is a directory"))
-    except OSError as error:
-        return FileFix(str(path), FileResult(str(path), error=f"cannot read file: {error.strerror or error}"))
+        data = read_source(path)  # regular files only: a FIFO named *.py would block
+    except UnreadableError as error:
+        return FileFix(str(path), FileResult(str(path), error=str(error)))
     outcome = fix_source(data, str(path), settings, unsafe=unsafe, index=index)
     if write and outcome.source != data:
         try:
