@@ -110,7 +110,7 @@ def discover(paths: Iterable[str], excludes: tuple[str, ...], force_exclude: boo
         if not path.exists() and not path.is_symlink():
             raise PathError(f"{raw}: No such file or directory")
         if path.is_dir():
-            for found in _walk(path, excludes):
+            for found in walk_directory(path, excludes):
                 if found not in seen:
                     seen.add(found)
                     yield Discovered(found, explicit=False, root=path)
@@ -122,7 +122,7 @@ def discover(paths: Iterable[str], excludes: tuple[str, ...], force_exclude: boo
                 yield Discovered(path, explicit=True, root=path.parent)
 
 
-def _walk(root: Path, excludes: tuple[str, ...]) -> Iterator[Path]:
+def walk_directory(root: Path, excludes: tuple[str, ...]) -> Iterator[Path]:
     tracked = _git_files(root)
     if tracked is not None:
         for path in sorted(tracked):

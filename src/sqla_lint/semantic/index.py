@@ -26,6 +26,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from ..discovery import UnreadableError, read_source, walk_directory
 from .model import FactoryConfig, ModuleModel, module_name_for
 from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
 from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
@@ -356,19 +357,6 @@ class ProjectIndex:
 # -- building --------------------------------------------------------------------------
 
 
-def _project_files(root: Path, excludes: tuple[str, ...]) -> list[Path]:
-    from ..discovery import _walk
-
-    return list(_walk(root, excludes))
-
-
-def read_source(path: Path) -> bytes:
-    from ..discovery import read_source as read
-
-    return read(path)
-
-
-from ..discovery import UnreadableError  # noqa: E402  (discovery imports nothing from here)
 
 
 def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:
@@ -443,9 +431,7 @@ def build_index(
     so ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts.
     """
     from .. import __version__
-    from ..discovery import UnreadableError, read_source
-
-    files = _project_files(root, excludes)
+    files = list(walk_directory(root, excludes))
     contents: dict[Path, bytes] = {}
     for path in files:
         try:
