@@ -6,7 +6,7 @@ key the result cache.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .discovery import DEFAULT_EXCLUDES
 from .rules import RULES_BY_CODE
@@ -47,7 +47,6 @@ class Settings:
     prefilter: bool = True
     project_index: bool = True
     cache: bool = True
-    extra: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def enabled_rules(self) -> tuple[str, ...]:

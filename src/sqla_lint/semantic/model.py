@@ -522,7 +522,7 @@ class ModuleModel:
     def qualified_receiver(self, receiver: str, module: str, site: cst.CSTNode) -> str:
         """``db_session`` -> ``app.database.db_session``; ``self.Session`` -> ``mod.Cls.Session``."""
         head, _, rest = receiver.partition(".")
-        owner_class = self._class_body_of(site)
+        owner_class = self.tree.class_body_of(site)
         if owner_class is not None and "." not in receiver:
             return f"{module}.{owner_class.name.value}.{receiver}"
         if head in self.imports.bindings:
@@ -534,14 +534,6 @@ class ModuleModel:
             if owner is not None:
                 return f"{module}.{owner.name.value}.{rest}"
         return f"{module}.{receiver}"
-
-    def _class_body_of(self, node: cst.CSTNode) -> cst.ClassDef | None:
-        for ancestor in self.tree.ancestors(node):
-            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
-                return None
-            if isinstance(ancestor, cst.ClassDef):
-                return ancestor
-        return None
 
     def decorator_names(self, function: cst.FunctionDef) -> set[str]:
         """Qualified (or, failing that, written) names of a function's decorators."""

@@ -122,7 +122,7 @@ class OwnershipAnalysis:
     def of(self, call: cst.Call, closers: frozenset[str]) -> Ownership:
         """The ownership of the resource that ``call`` creates, closed by ``closers`` methods."""
         function = self.tree.enclosing_function.get(call)
-        if function is None and self.tree.enclosing_class_body(call):
+        if function is None and self.tree.class_body_of(call) is not None:
             return Ownership(Outcome.MODULE_LEVEL)
         node, early = self._climb_wrappers(call)
         if early is not None:

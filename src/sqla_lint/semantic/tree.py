@@ -307,14 +307,14 @@ class TreeIndex:
             current = ancestor
         return current
 
-    def enclosing_class_body(self, node: cst.CSTNode) -> bool:
-        """Whether ``node`` runs in a class body (outside any method)."""
+    def class_body_of(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        """The class whose body runs ``node`` directly (outside any method), if any."""
         for ancestor in self.ancestors(node):
             if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
-                return False
+                return None
             if isinstance(ancestor, cst.ClassDef):
-                return True
-        return False
+                return ancestor
+        return None
 
     def in_loop(self, node: cst.CSTNode, within: cst.CSTNode | None) -> bool:
         """Whether ``node`` runs repeatedly: in a loop body or comprehension inside ``within``."""
