@@ -10,6 +10,7 @@ does not parse is a finding (SQA001), never an exception.
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,7 @@ from .diagnostics import Diagnostic, FileResult, Fix, Location
 from .edits import ModuleText, decode, edits_between
 from .noqa import apply_noqa
 from .positions import positions_of
-from .prefilter import Prefilter
+from .prefilter import Prefilter, may_use_known_api
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
@@ -57,17 +58,37 @@ def prefilter_for(settings: Settings) -> Prefilter:
 
 
 def might_have_findings(
-    source: bytes, settings: Settings, index: ProjectIndex | None = None, tree: ast.Module | None = None
+    source: bytes, settings: Settings, index: ProjectIndex | None = None, tree: ast.Module | None = None, path: str = ""
 ) -> bool:
     """False only when no rule can fire on ``source`` and it parses (see :mod:`.prefilter`).
 
-    With a project index, a file that mentions a project name bound to something the
-    rules track (beside the name of its module) is analysed too: ``from app.db import
-    SessionLocal`` needs no SQLAlchemy import in the file itself.
+    With a project index, a file that refers through its imports to a project name bound
+    to something the rules track is analysed too: ``from app.db import SessionLocal``
+    needs no SQLAlchemy import in the file itself. ``path`` places relative imports.
     """
+    return _screen(source, settings, index, tree, path)[0]
+
+
+def _screen(
+    source: bytes, settings: Settings, index: ProjectIndex | None, tree: ast.Module | None, path: str
+) -> tuple[bool, ast.Module | None]:
+    """:func:`might_have_findings`, and CPython's tree when it took one: the prefilter's
+    tree stage, the index's name test and the parser's syntax check then share one parse."""
+    if tree is None and (may_use_known_api(source) or (index is not None and index.might_be_used_by(source))):
+        tree = _cpython_tree(source)
     if prefilter_for(settings).needs_analysis(source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled):
-        return True
-    return index is not None and index.mentions_tracked_name(source)
+        return True, tree
+    used = index is not None and index.used_by(source, module_name_for(path), Path(path).name == "__init__.py", tree)
+    return used, tree
+
+
+def _cpython_tree(source: bytes) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an invalid escape is not an error, even under -W error
+            return compile(source, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)  # type: ignore[no-any-return]
+    except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError):
+        return None
 
 
 def lint_source(
@@ -87,10 +108,12 @@ def lint_source(
     data = source.encode("utf-8") if isinstance(source, str) else source
     if len(data) > MAX_SOURCE_BYTES:
         return FileResult(path, skipped=f"{len(data) / (1 << 20):.1f} MiB is over the {MAX_SOURCE_BYTES >> 20} MiB size limit")
-    if settings.prefilter and not might_have_findings(data, settings, index, tree) and _decodes(data):
-        return FileResult(path)
+    if settings.prefilter:
+        needed, tree = _screen(data, settings, index, tree, path)
+        if not needed and _decodes(data):
+            return FileResult(path)
     try:
-        module = parse_module(source)
+        module = parse_module(source, tree)
     except Unparsable as error:
         return FileResult(path, _syntax_error(path, error.row, error.column, error.message, settings))
     codes = _enabled_for_path(settings, path)

@@ -55,6 +55,7 @@ import symtable
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
+from .semantic.names import AST_FIELDS
 from .semantic.symbols import (
     ANNOTATION_LEAVES,
     CALL_RESULT_LEAVES,
@@ -64,7 +65,7 @@ from .semantic.symbols import (
     Kind,
 )
 
-__all__ = ["Prefilter"]
+__all__ = ["Prefilter", "may_use_known_api"]
 
 _KNOWN_LEAVES = frozenset(CALL_RESULT_LEAVES) | frozenset(ANNOTATION_LEAVES)
 # The shortest spellings that every known name contains (``Session`` is in ``AsyncSession``):
@@ -112,6 +113,10 @@ class Prefilter:
         }
         self._named = _identifiers(words) if words else None
 
+    def names_a_factory(self, source: bytes) -> bool:
+        """Whether ``source`` mentions a configured factory or an extra name."""
+        return self._named is not None and self._named.search(source) is not None
+
     def needs_analysis(self, source: bytes, tree: ast.Module | None = None, *, check_syntax: bool = True) -> bool:
         """False only when the full analysis cannot report anything for ``source``.
 
@@ -121,14 +126,9 @@ class Prefilter:
         """
         if not _ascii_transparent(source):
             return True
-        if self._named is not None and self._named.search(source):
+        if self.names_a_factory(source):
             return True
-        maybe_seeded = (
-            any(name in source for name in _KNOWN_SUBSTRINGS)
-            and (any(root in source for root in _ROOT_SUBSTRINGS) or _RELATIVE_IMPORT.search(source) is not None)
-            and _KNOWN_NAMES.search(source) is not None
-        )
-        if not maybe_seeded:
+        if not may_use_known_api(source):
             return check_syntax and tree is None and not _parses(source)
         if tree is None:
             try:
@@ -139,6 +139,18 @@ class Prefilter:
             return _TreeScreen(tree).needs_analysis()
         except RecursionError:
             return True
+
+
+def may_use_known_api(source: bytes) -> bool:
+    """The text stage: whether ``source`` may hold a seed of kind 2 or 3 (see above). The
+    project index summarises only such modules and those that use what they bind."""
+    if not _ascii_transparent(source):
+        return True
+    return (
+        any(name in source for name in _KNOWN_SUBSTRINGS)
+        and (any(root in source for root in _ROOT_SUBSTRINGS) or _RELATIVE_IMPORT.search(source) is not None)
+        and _KNOWN_NAMES.search(source) is not None
+    )
 
 
 _PARSE_ERRORS = (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError)
@@ -172,19 +184,6 @@ def _ascii_transparent(source: bytes) -> bool:
     return name in ("utf-8", "utf-8-sig", "ascii") or name.startswith(("iso8859", "cp125"))
 
 
-def _node_types(base: type) -> list[type]:
-    return [base, *(kind for sub in base.__subclasses__() for kind in _node_types(sub))]
-
-
-# Node type -> the fields that can hold nodes. ``ast.walk`` is a generator over a generator;
-# a plain loop over these is twice as fast.
-_AST_FIELDS: dict[type, tuple[str, ...]] = {
-    kind: kind._fields
-    for kind in _node_types(ast.AST)
-    if kind._fields and not issubclass(kind, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop))
-}
-
-
 class _TreeScreen:
     """The tree stage of the argument in the module docstring, over one ``ast`` tree.
 
@@ -216,7 +215,7 @@ class _TreeScreen:
         while stack:
             node = stack.pop()
             kind = type(node)
-            fields = _AST_FIELDS.get(kind)
+            fields = AST_FIELDS.get(kind)
             if fields is None:
                 continue  # None, a str in ``global a, b``, a context
             for field in fields:

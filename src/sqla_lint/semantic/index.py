@@ -13,6 +13,7 @@ for the CLI and the flake8 plugin, so memory never holds another module's tree.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -27,14 +28,14 @@ from pathlib import Path
 import libcst as cst
 
 from ..discovery import UnreadableError, read_source, walk_directory
+from ..prefilter import Prefilter, may_use_known_api
 from .model import FactoryConfig, ModuleModel, module_name_for
-from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
+from .names import references
 from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
 from .symbols import Kind, call_result_kind
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
-SUMMARY_FORMAT = 1
-_BASE_WORDS = ("sqlalchemy", "sqlmodel", "psycopg_pool", "asyncpg", "aiopg")
+SUMMARY_FORMAT = 2  # 2: functions say whether they create an engine
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
 _MAX_DEPTH = 12
@@ -66,6 +67,7 @@ class FunctionSummary:
     is_handler: bool = False
     is_once: bool = False
     is_cached: bool = False
+    creates_engine: bool = False  # SQA501 then asks who calls it, from anywhere in the project
 
 
 @dataclass
@@ -92,6 +94,7 @@ class ModuleSummary:
                 is_handler=bool(f.get("is_handler")),
                 is_once=bool(f.get("is_once")),
                 is_cached=bool(f.get("is_cached")),
+                creates_engine=bool(f.get("creates_engine")),
             )
             for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
         }
@@ -117,6 +120,13 @@ def summarize(model: ModuleModel, module: str, project_packages: frozenset[str])
             symbolic = _first_symbolic(model, values)
             if symbolic is not None:
                 summary.bindings[f"{class_def.name.value}.{attribute}"] = symbolic
+    creating_engines = set()
+    for creation in model.creations:
+        outermost = creation.function
+        while outermost is not None and model.tree.enclosing_function.get(outermost) is not None:
+            outermost = model.tree.enclosing_function[outermost]
+        if creation.kind.is_engine and outermost is not None:
+            creating_engines.add(outermost)
     for function in model.tree.function_defs:
         if model.tree.enclosing_function.get(function) is not None:
             continue
@@ -127,6 +137,7 @@ def summarize(model: ModuleModel, module: str, project_packages: frozenset[str])
             is_handler=function in model.request_handlers,
             is_once=model.is_once_per_process(function),
             is_cached=model.is_cached(function),
+            creates_engine=function in creating_engines,
         )
     for call in model.tree.calls:
         callee = model.callee_qualified_name(call, module)
@@ -145,13 +156,18 @@ def summarize(model: ModuleModel, module: str, project_packages: frozenset[str])
 
 
 class RelevanceMatcher:
-    """One compiled regex over tracked names; a hit counts only beside its module's name."""
+    """One compiled regex over names; a hit counts only beside the name of its module.
 
-    def __init__(self, tracked: dict[str, set[str]]) -> None:
-        self._tracked = {name.encode(): [segment.encode() for segment in segments] for name, segments in tracked.items()}
+    Using ``SessionLocal`` of ``app.db`` takes writing ``db``: ``from app.db import
+    SessionLocal``, ``from app import db``, ``import app.db``. Only a relative import of a
+    package (``from . import SessionLocal``) can leave it out, so one of those counts too.
+    """
+
+    def __init__(self, names: dict[str, set[str]]) -> None:
+        self._names = {name.encode(): [module.encode() for module in modules] for name, modules in names.items()}
         self._pattern = (
-            re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(self._tracked)) + rb")\b")
-            if self._tracked
+            re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(self._names)) + rb")\b")
+            if self._names
             else None
         )
 
@@ -159,9 +175,12 @@ class RelevanceMatcher:
         if self._pattern is None:
             return False
         for name in set(self._pattern.findall(source)):
-            if any(segment in source for segment in self._tracked[name]):
+            if any(module in source for module in self._names[name]) or _RELATIVE_IMPORT.search(source):
                 return True
         return False
+
+
+_RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
 
 
 def _first_symbolic(model: ModuleModel, values: Iterable[cst.BaseExpression]) -> str | None:
@@ -181,6 +200,7 @@ class ProjectIndex:
         self._callers: dict[str, list[CallSite]] | None = None
         self._removed: set[str] | None = None
         self._digest: str | None = None
+        self._tracked: dict[str, bool] = {}
 
     # -- symbols -------------------------------------------------------------------------
 
@@ -314,34 +334,100 @@ class ProjectIndex:
                 return False
         return True
 
-    # -- prefilter -----------------------------------------------------------------------
+    # -- relevance -----------------------------------------------------------------------
+
+    def tracks(self, qualified: str) -> bool:
+        """Whether the model, asking about ``qualified``, could learn a kind from the index."""
+        known = self._tracked.get(qualified)
+        if known is None:
+            known = self._tracked[qualified] = self.symbol_kind(qualified) is not None or self.call_kind(qualified) is not None
+        return known
 
     def tracked_names(self) -> dict[str, set[str]]:
-        """Project names bound to something the rules track -> segments of their modules.
-
-        ``SessionLocal`` in ``app.db`` (or re-exported by ``app``) makes a file relevant
-        only if the file also mentions ``db`` or ``app``: importing it needs one of them.
-        """
+        """Names a module must write to use a tracked symbol -> the last segments of the
+        modules it may import them from. ``SessionLocal`` of ``app.db`` (or re-exported by
+        ``app``) makes a file relevant only if it also writes ``db`` (or ``app``)."""
         tracked: dict[str, set[str]] = defaultdict(set)
         for summary in self.modules.values():
-            segments = set(summary.module.split("."))
-            for name in summary.bindings:
-                if self.symbol_kind(f"{summary.module}.{name}") is not None:
-                    tracked[name.partition(".")[0]] |= segments
-            for name, function in summary.functions.items():
-                if function.returns and self.call_kind(f"{summary.module}.{name}") is not None:
-                    tracked[name.partition(".")[0]] |= segments
-            for alias, target in summary.aliases.items():
-                if self.symbol_kind(target) is not None or self.call_kind(target) is not None:
-                    tracked[alias] |= segments
+            segment = {summary.module.rpartition(".")[2]}
+            for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases):
+                if self.tracks(f"{summary.module}.{name}"):
+                    tracked[name.partition(".")[0]] |= segment
         return tracked
+
+    def engine_callers(self) -> set[str]:
+        """Functions that create an engine, and every function found calling one of these:
+        whether SQA501 fires depends on who calls them (``per_call_reason``)."""
+        chain = {
+            f"{summary.module}.{name}" for summary in self.modules.values() for name, f in summary.functions.items() if f.creates_engine
+        }
+        grown = True
+        while grown:
+            grown = False
+            for summary in self.modules.values():
+                for site in summary.calls:
+                    if site.caller is not None and site.caller not in chain:
+                        if (self.resolve_function_name(site.callee) or site.callee) in chain:
+                            chain.add(site.caller)
+                            grown = True
+        return chain
+
+    def relevance_names(self) -> dict[str, set[str]]:
+        """The text test of :meth:`wants`: :meth:`tracked_names`, and the functions on an
+        engine-creating chain beside their modules' names."""
+        names = self.tracked_names()
+        for qualified in self._engine_chain:
+            located = self._split(qualified)
+            if located is not None:
+                summary, local = located
+                names.setdefault(local.partition(".")[0], set()).add(summary.module.rpartition(".")[2])
+        return names
+
+    @cached_property
+    def _engine_chain(self) -> set[str]:
+        return self.engine_callers()
 
     @cached_property
     def _matcher(self) -> RelevanceMatcher:
         return RelevanceMatcher(self.tracked_names())
 
-    def mentions_tracked_name(self, source: bytes) -> bool:
+    @cached_property
+    def relevance_matcher(self) -> RelevanceMatcher:
+        return RelevanceMatcher(self.relevance_names())
+
+    def might_be_used_by(self, source: bytes) -> bool:
+        """The text test of :meth:`used_by`: a tracked name beside its module's name."""
         return self._matcher.matches(source)
+
+    def used_by(self, source: bytes, module_name: str, is_package: bool = False, tree: ast.Module | None = None) -> bool:
+        """Whether ``source`` refers, through its imports, to a symbol the index tracks: the
+        prefilter then cannot rule out a finding, as ``from app.db import SessionLocal``
+        needs no SQLAlchemy import in the file itself. A text test first (the name beside
+        its module's), then the names of CPython's tree, resolved as the model resolves them.
+        A source CPython cannot parse counts: the full path decides, and reports it."""
+        if not self.might_be_used_by(source):
+            return False
+        referenced = _references(source, module_name, is_package, tree)
+        return referenced is None or any(self.tracks(qualified) for qualified in self._internal(referenced))
+
+    def wants(self, referenced: set[str] | None) -> bool:
+        """Whether a module not yet summarised should be, given what it refers to: it uses
+        a tracked symbol, or it may call a function on an engine-creating chain (its call
+        sites answer SQA501). None (CPython cannot parse it) counts."""
+        if referenced is None:
+            return True
+        chain = self._engine_chain
+        return any(
+            self.tracks(qualified) or (self.resolve_function_name(qualified) or qualified) in chain
+            for qualified in self._internal(referenced)
+        )
+
+    def _internal(self, referenced: set[str]) -> list[str]:
+        return [qualified for qualified in referenced if qualified.partition(".")[0] in self._packages]
+
+    @cached_property
+    def _packages(self) -> frozenset[str]:
+        return frozenset(module.partition(".")[0] for module in self.modules)
 
     def digest(self) -> str:
         """Changes whenever any summary changes: part of every cached result's key."""
@@ -357,6 +443,17 @@ class ProjectIndex:
 # -- building --------------------------------------------------------------------------
 
 
+
+
+def _references(source: bytes, module_name: str, is_package: bool, tree: ast.Module | None = None) -> set[str] | None:
+    """What ``source``'s names resolve to (:func:`.names.references`); None if CPython
+    cannot parse it."""
+    try:
+        if tree is None:
+            tree = compile(source, "<index>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        return references(tree, module_name, is_package)
+    except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError):
+        return None
 
 
 def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:
@@ -426,9 +523,12 @@ def build_index(
 ) -> ProjectIndex:
     """Summarise every relevant module under ``root``.
 
-    A module is relevant when it mentions one of the modelled libraries, a configured
-    factory, or a name another relevant module binds; relevance grows to a fixed point,
-    so ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts.
+    A module is relevant when it may use a modelled library's API (the prefilter's text
+    stage: only such a module can bind a session, engine or factory of its own), names a
+    configured factory, uses a name another relevant module binds, or may call a function
+    that creates an engine (or calls one that does). Relevance grows to a fixed point, so
+    ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts, and
+    a module that only says ``import sqlalchemy as sa`` for its column types does not.
     """
     from .. import __version__
     files = list(walk_directory(root, excludes))
@@ -442,15 +542,13 @@ def build_index(
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
     cache = IndexCache(root, key) if use_cache else None
 
-    base = re.compile(
-        rb"\b(?:"
-        + b"|".join(re.escape(w.encode()) for w in (*_BASE_WORDS, *(n.rpartition(".")[2] for n in factories.session_factories | factories.engine_factories)))
-        + rb")\b"
-    )
+    factory_names = Prefilter(factories.session_factories | factories.engine_factories)
     summaries: dict[str, ModuleSummary] = {}
     entries: dict[str, dict[str, object]] = {}
     done: set[Path] = set()
-    pending = [p for p, data in contents.items() if base.search(data)]
+    referenced: dict[Path, set[str] | None] = {}
+    from .. import prefilter as pf
+    pending = [p for p, d in contents.items() if any(x in d for x in pf._KNOWN_SUBSTRINGS) and (any(r in d for r in pf._ROOT_SUBSTRINGS) or pf._RELATIVE_IMPORT.search(d)) and pf._KNOWN_NAMES.search(d)]
     while pending:
         to_parse: list[tuple[Path, bytes]] = []
         for path in pending:
@@ -469,8 +567,15 @@ def build_index(
             relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
             summaries[summary.module] = summary
             entries[relative] = {"hash": hashlib.sha1(contents[path]).hexdigest(), "summary": summary.to_json()}
-        matcher = RelevanceMatcher(ProjectIndex(root, summaries).tracked_names())
-        pending = [p for p, data in contents.items() if p not in done and matcher.matches(data)]
+        partial_index = ProjectIndex(root, summaries)
+        pending = []
+        for path, data in contents.items():
+            if path in done or not partial_index.relevance_matcher.matches(data):
+                continue
+            if path not in referenced:  # CPython's parse once per file, not once per round
+                referenced[path] = _references(data, module_name_for(str(path)), path.name == "__init__.py")
+            if partial_index.wants(referenced[path]):
+                pending.append(path)
     if cache is not None and entries != cache.entries:
         cache.save(entries)
     return ProjectIndex(root, summaries)

@@ -27,6 +27,8 @@ import warnings
 
 import libcst as cst
 
+from .names import AST_FIELDS
+
 MAX_DEPTH = 1000
 _LINE_END = re.compile(r"\r\n|\r|\n")
 # The largest real modules that use SQLAlchemy (its own compiler.py) are about 300 kB.
@@ -51,9 +53,13 @@ def check_syntax(source: bytes | str) -> ast.Module:
     return _checked(source)[1]
 
 
-def parse_module(source: bytes | str) -> cst.Module:
-    """The libcst tree of ``source``; raises Unparsable for anything libcst must not see."""
-    text, tree = _checked(source)
+def parse_module(source: bytes | str, tree: ast.Module | None = None) -> cst.Module:
+    """The libcst tree of ``source``; raises Unparsable for anything libcst must not see.
+    ``tree`` is CPython's parse of the same source, when the caller already made one."""
+    if tree is None:
+        text, tree = _checked(source)
+    else:
+        text = source if isinstance(source, str) else _decode(source)
     depth = _nesting_depth(tree)
     if depth > MAX_DEPTH:
         raise Unparsable(f"nested {depth} levels deep; sqla-lint analyses up to {MAX_DEPTH}")
@@ -133,15 +139,31 @@ def _located(message: str, text: str, row: int, column: int) -> Unparsable:
     return Unparsable(message, row, min(column, len(lines[max(row, 1) - 1]) + 1))
 
 
+_OPERATOR_HOLDERS = frozenset(kind for kind in AST_FIELDS if {"ctx", "op", "ops"} & set(kind._fields))
+
+
 def _nesting_depth(tree: ast.AST) -> int:
     """How deep libcst's tree of the same source nests: CPython's, with flat boolean chains
     counted as libcst builds them, one level per operand."""
     deepest = 0
-    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    stack: list[tuple[object, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, ast.BoolOp):
-            depth += len(node.values) - 2
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        kind = type(node)
+        fields = AST_FIELDS.get(kind)
+        if fields is None:
+            continue
+        if kind is ast.BoolOp:
+            depth += len(node.values) - 2  # type: ignore[attr-defined]
+        depth += 1
+        if kind in _OPERATOR_HOLDERS and depth > deepest:
+            deepest = depth  # ``Load``, ``Add``: leaves the walk skips, a level below
+        elif depth - 1 > deepest:
+            deepest = depth - 1
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                stack.extend((child, depth) for child in value)
+            elif value is not None:
+                stack.append((value, depth))
     return deepest
