@@ -22,7 +22,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import libcst as cst
@@ -44,11 +44,16 @@ _MAX_DEPTH = 12
 def find_project_root(path: Path) -> Path | None:
     """The nearest folder with ``pyproject.toml``, ``setup.cfg`` or ``.git`` above ``path``."""
     start = path.resolve()
-    directory = start if start.is_dir() else start.parent
-    for candidate in (directory, *directory.parents):
-        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
-            return candidate
-    return None
+    return _project_root_of(start if start.is_dir() else start.parent)
+
+
+@lru_cache(maxsize=4096)
+def _project_root_of(directory: Path) -> Path | None:
+    """Remembered for the life of the process, per folder: siblings share their parents'
+    answer, and a run does not see marker files appear."""
+    if any((directory / marker).exists() for marker in PROJECT_MARKERS):
+        return directory
+    return None if directory == directory.parent else _project_root_of(directory.parent)
 
 
 @dataclass(frozen=True)
@@ -194,12 +199,12 @@ def _first_symbolic(model: ModuleModel, values: Iterable[cst.BaseExpression]) ->
 class ProjectIndex:
     """Module summaries of one project, and the cross-module questions they answer."""
 
-    def __init__(self, root: Path, summaries: dict[str, ModuleSummary]) -> None:
+    def __init__(self, root: Path, summaries: dict[str, ModuleSummary], digest: str | None = None) -> None:
         self.root = root
         self.modules = summaries
         self._callers: dict[str, list[CallSite]] | None = None
         self._removed: set[str] | None = None
-        self._digest: str | None = None
+        self._digest = digest  # known already when the summaries come from the index cache
         self._tracked: dict[str, bool] = {}
 
     # -- symbols -------------------------------------------------------------------------
@@ -478,28 +483,48 @@ def _summarize_batch(
 
 
 class IndexCache:
-    """Summaries on disk, keyed by file content hash; written atomically, corruption ignored."""
+    """What building the index learned, on disk: per file, by content hash, its summary and
+    what its names resolve to; and a hash of the whole tree, so an unchanged project skips
+    the relevance search too. Written atomically; anything unreadable is ignored."""
 
     def __init__(self, root: Path, key: str) -> None:
         self.path = root / ".sqla_lint_cache" / f"index-{key}.json"
         self.entries: dict[str, dict[str, object]] = {}
+        self.tree = self.digest = ""
+        self.summarised: list[str] = []
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("files"), dict):
                 self.entries = data["files"]
-        except (OSError, ValueError):
-            self.entries = {}
+                self.tree, self.digest = str(data.get("tree", "")), str(data.get("digest", ""))
+                self.summarised = [str(relative) for relative in data.get("summarised", [])]
+        except (OSError, ValueError, TypeError):
+            self.entries, self.tree, self.digest, self.summarised = {}, "", "", []
 
-    def get(self, relative: str, digest: str) -> ModuleSummary | None:
+    def _entry(self, relative: str, digest: str) -> dict[str, object] | None:
         entry = self.entries.get(relative)
-        if not isinstance(entry, dict) or entry.get("hash") != digest or not isinstance(entry.get("summary"), dict):
+        return entry if isinstance(entry, dict) and entry.get("hash") == digest else None
+
+    def summary(self, relative: str, digest: str) -> ModuleSummary | None:
+        entry = self._entry(relative, digest)
+        if entry is None or not isinstance(entry.get("summary"), dict):
             return None
         try:
             return ModuleSummary.from_json(entry["summary"])  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
-    def save(self, entries: dict[str, dict[str, object]]) -> None:
+    def references(self, relative: str, digest: str) -> tuple[bool, set[str] | None]:
+        """(found, what the file's names resolve to, None when CPython cannot parse it)."""
+        entry = self._entry(relative, digest)
+        if entry is None or "references" not in entry:
+            return False, None
+        references = entry["references"]
+        if references is None:
+            return True, None
+        return (True, {str(name) for name in references}) if isinstance(references, list) else (False, None)
+
+    def save(self, entries: dict[str, dict[str, object]], tree: str, summarised: list[str], digest: str) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             ignore = self.path.parent / ".gitignore"
@@ -507,8 +532,11 @@ class IndexCache:
                 ignore.write_text("# Created by sqla-lint\n*\n")
             handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".index-", suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"files": entries}, stream)
+                json.dump({"tree": tree, "digest": digest, "summarised": summarised, "files": entries}, stream)
             os.replace(temporary, self.path)
+            for stale in self.path.parent.glob("index-*.json"):  # other versions' and settings'
+                if stale != self.path:
+                    stale.unlink(missing_ok=True)
         except OSError:
             pass  # a read-only tree still lints; it just rebuilds the index next time
 
@@ -531,53 +559,67 @@ def build_index(
     a module that only says ``import sqlalchemy as sa`` for its column types does not.
     """
     from .. import __version__
+
     files = list(walk_directory(root, excludes))
-    contents: dict[Path, bytes] = {}
+    contents: dict[str, bytes] = {}
+    paths: dict[str, Path] = {}
     for path in files:
         try:
-            contents[path] = read_source(path)
+            data = read_source(path)
         except UnreadableError:
             continue
+        relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        contents[relative], paths[relative] = data, path
+    digests = {relative: hashlib.sha1(data).hexdigest() for relative, data in contents.items()}
     project_packages = _top_level_names(root, files)
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
+    tree = hashlib.sha256(json.dumps(sorted(digests.items())).encode()).hexdigest()
     cache = IndexCache(root, key) if use_cache else None
+    if cache is not None and cache.tree == tree and cache.digest:
+        cached = [cache.summary(relative, digests.get(relative, "")) for relative in cache.summarised]
+        if all(summary is not None for summary in cached):
+            return ProjectIndex(root, {summary.module: summary for summary in cached if summary is not None}, cache.digest)
 
     factory_names = Prefilter(factories.session_factories | factories.engine_factories)
     summaries: dict[str, ModuleSummary] = {}
-    entries: dict[str, dict[str, object]] = {}
-    done: set[Path] = set()
-    referenced: dict[Path, set[str] | None] = {}
-    from .. import prefilter as pf
-    pending = [p for p, d in contents.items() if any(x in d for x in pf._KNOWN_SUBSTRINGS) and (any(r in d for r in pf._ROOT_SUBSTRINGS) or pf._RELATIVE_IMPORT.search(d)) and pf._KNOWN_NAMES.search(d)]
+    by_file: dict[str, ModuleSummary] = {}
+    referenced: dict[str, set[str] | None] = {}
+    done: set[str] = set()
+    pending = [r for r, data in contents.items() if may_use_known_api(data) or factory_names.names_a_factory(data)]
     while pending:
         to_parse: list[tuple[Path, bytes]] = []
-        for path in pending:
-            done.add(path)
-            relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-            digest = hashlib.sha1(contents[path]).hexdigest()
-            cached = cache.get(relative, digest) if cache is not None else None
-            if cached is not None:
-                summaries[cached.module] = cached
-                entries[relative] = {"hash": digest, "summary": cached.to_json()}
-            else:
-                to_parse.append((path, contents[path]))
-        for path, summary in _run_summaries(to_parse, project_packages, factories, jobs):
+        for relative in pending:
+            done.add(relative)
+            summary = cache.summary(relative, digests[relative]) if cache is not None else None
             if summary is None:
-                continue
-            relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-            summaries[summary.module] = summary
-            entries[relative] = {"hash": hashlib.sha1(contents[path]).hexdigest(), "summary": summary.to_json()}
+                to_parse.append((paths[relative], contents[relative]))
+            else:
+                summaries[summary.module] = by_file[relative] = summary
+        for path, summary in _run_summaries(to_parse, project_packages, factories, jobs):
+            if summary is not None:
+                relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+                summaries[summary.module] = by_file[relative] = summary
         partial_index = ProjectIndex(root, summaries)
         pending = []
-        for path, data in contents.items():
-            if path in done or not partial_index.relevance_matcher.matches(data):
+        for relative, data in contents.items():
+            if relative in done or not partial_index.relevance_matcher.matches(data):
                 continue
-            if path not in referenced:  # CPython's parse once per file, not once per round
-                referenced[path] = _references(data, module_name_for(str(path)), path.name == "__init__.py")
-            if partial_index.wants(referenced[path]):
-                pending.append(path)
-    if cache is not None and entries != cache.entries:
-        cache.save(entries)
+            if relative not in referenced:  # CPython's parse once per file, and once per change
+                found, names = cache.references(relative, digests[relative]) if cache is not None else (False, None)
+                if not found:
+                    names = _references(data, module_name_for(str(paths[relative])), paths[relative].name == "__init__.py")
+                referenced[relative] = names
+            if partial_index.wants(referenced[relative]):
+                pending.append(relative)
+    if cache is not None:
+        entries: dict[str, dict[str, object]] = {}
+        for relative, summary in by_file.items():
+            entries[relative] = {"hash": digests[relative], "summary": summary.to_json()}
+        for relative, names in referenced.items():
+            entries.setdefault(relative, {"hash": digests[relative]})["references"] = sorted(names) if names is not None else None
+        index = ProjectIndex(root, summaries)
+        cache.save(entries, tree, list(by_file), index.digest())
+        return index
     return ProjectIndex(root, summaries)
 
 
