@@ -297,7 +297,8 @@ class ProjectIndex:
     def callers(self, function: str) -> list[CallSite]:
         if self._callers is None:
             self._callers = defaultdict(list)
-            for summary in self.modules.values():
+            # In module order, not discovery order: the first reason found is the one reported.
+            for _, summary in sorted(self.modules.items()):
                 for site in summary.calls:
                     target = self.resolve_function_name(site.callee) or site.callee
                     self._callers[target].append(site)
@@ -381,11 +382,16 @@ class ProjectIndex:
         """The text test of :meth:`wants`: :meth:`tracked_names`, and the functions on an
         engine-creating chain beside their modules' names."""
         names = self.tracked_names()
-        for qualified in self._engine_chain:
+        chain = self._engine_chain
+        for qualified in chain:
             located = self._split(qualified)
             if located is not None:
                 summary, local = located
                 names.setdefault(local.partition(".")[0], set()).add(summary.module.rpartition(".")[2])
+        for summary in self.modules.values():  # re-exports: ``from app import count_rows``
+            for alias, target in summary.aliases.items():
+                if (self.resolve_function_name(target) or target) in chain:
+                    names.setdefault(alias, set()).add(summary.module.rpartition(".")[2])
         return names
 
     @cached_property
