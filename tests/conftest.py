@@ -58,3 +58,8 @@ def init_repo(path: Path) -> Path:
 def commit_all(repo: Path, message: str = "change") -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
+
+
+def copy_project(source: Path, destination: Path) -> None:
+    """A fixture project, without any cache a local run of sqla-lint left inside it."""
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(".sqla_lint_cache"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from sqla_lint.semantic.index import ProjectIndex, build_index
 from sqla_lint.semantic.model import FactoryConfig
 from sqla_lint.settings import Settings
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, copy_project
 from .test_projects import PROJECTS, _settings
 
 ENGINE_CALLERS = FIXTURES / "projects" / "engine_callers"
@@ -56,7 +55,7 @@ def _same_findings_as_the_full_analysis(root: Path, settings: Settings) -> set[t
 @pytest.mark.parametrize("fixture", PROJECTS, ids=lambda p: p.name)
 def test_fixture_projects_lose_nothing(fixture: Path, tmp_path: Path):
     root = tmp_path / fixture.name
-    shutil.copytree(fixture, root)
+    copy_project(fixture, root)
     _same_findings_as_the_full_analysis(root, _settings(root))
 
 
@@ -169,7 +168,7 @@ def test_only_modules_that_can_matter_are_summarised():
 
 def test_a_caller_that_never_mentions_sqlalchemy_decides_sqa501(tmp_path: Path):
     root = tmp_path / "engine_callers"
-    shutil.copytree(ENGINE_CALLERS, root)
+    copy_project(ENGINE_CALLERS, root)
     messages = [d.message for r in lint_paths([str(root)], Settings(), jobs=1) for d in r.diagnostics]
     assert len(messages) == 1 and "runs per call from a loop in `nightly`" in messages[0]
     (root / "app" / "jobs.py").write_text("from app.db import count_rows\n\nTOTAL = count_rows('sqlite://')\n")
@@ -195,7 +194,7 @@ def test_an_unchanged_project_is_read_back_whole_and_a_change_redoes_only_that_f
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     root = tmp_path / "engine_callers"
-    shutil.copytree(ENGINE_CALLERS, root)
+    copy_project(ENGINE_CALLERS, root)
     first = build_index(root)
     summarised: list[str] = []
     resolved: list[str] = []
@@ -219,10 +218,39 @@ def test_an_unchanged_project_is_read_back_whole_and_a_change_redoes_only_that_f
 
 def test_a_damaged_index_cache_is_rebuilt(tmp_path: Path):
     root = tmp_path / "engine_callers"
-    shutil.copytree(ENGINE_CALLERS, root)
+    copy_project(ENGINE_CALLERS, root)
     first = build_index(root)
     (cache_file,) = (root / ".sqla_lint_cache").glob("index-*.json")
     for damage in (b"", cache_file.read_bytes()[: cache_file.stat().st_size // 2], b'{"files": [], "tree": 3}'):
         cache_file.write_bytes(damage)
         rebuilt = build_index(root)
         assert (sorted(rebuilt.modules), rebuilt.digest()) == (sorted(first.modules), first.digest())
+
+
+def test_edits_that_cannot_change_the_index_skip_the_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A comment in a seed module, a new unrelated module: the index stays as it was, with
+    only the edited seed summarised again; a new module that uses a tracked name, or an
+    edit that changes a summary, searches again and finds the change."""
+    root = tmp_path / "engine_callers"
+    copy_project(ENGINE_CALLERS, root)
+    first = build_index(root)
+    summarised: list[str] = []
+    real_summarize = index_module._summarize_file
+    monkeypatch.setattr(
+        index_module, "_summarize_file", lambda path, *rest: summarised.append(path.name) or real_summarize(path, *rest)
+    )
+    searches: list[int] = []
+    real_search = index_module._Build.search
+    monkeypatch.setattr(index_module._Build, "search", lambda self, cache: searches.append(1) or real_search(self, cache))
+    db = root / "app" / "db.py"
+    db.write_text(db.read_text() + "# a comment\n")
+    (root / "app" / "cli.py").write_text("import sys\n\n\ndef main():\n    return sys.argv\n")
+    again = build_index(root)
+    assert (sorted(again.modules), again.digest(), summarised, searches) == (sorted(first.modules), first.digest(), ["db.py"], [])
+    (root / "app" / "report.py").write_text("from app.db import SessionLocal\n\n\ndef f():\n    return SessionLocal()\n")
+    grown = build_index(root)
+    assert searches == [1] and "app.report" in grown.modules
+    db.write_text(db.read_text() + "OTHER = sessionmaker()\n")
+    changed = build_index(root)
+    assert searches == [1, 1] and changed.digest() != grown.digest()
+    assert lint_paths([str(root)], Settings(), jobs=1)  # and the findings follow

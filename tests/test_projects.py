@@ -6,7 +6,6 @@ Each project under ``tests/fixtures/projects/`` is a small package with its own
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqla_lint.api import lint_paths
 from sqla_lint.config import Overrides, build_settings, load_config
 from sqla_lint.settings import Settings
 
-from .conftest import FIXTURES, run_cli
+from .conftest import FIXTURES, copy_project, run_cli
 from .expectations import expectations
 
 PROJECTS = sorted(p for p in (FIXTURES / "projects").iterdir() if (p / "pyproject.toml").is_file())
@@ -34,7 +33,7 @@ def _expected(project: Path) -> set[tuple[str, int, str]]:
 @pytest.fixture(params=PROJECTS, ids=lambda p: p.name)
 def project(request, tmp_path: Path) -> Path:
     copy = tmp_path / request.param.name
-    shutil.copytree(request.param, copy)
+    copy_project(request.param, copy)
     return copy
 
 
@@ -100,7 +99,7 @@ def test_cli_and_flake8_agree(project: Path):
 def test_called_once_declaration_is_what_silences(tmp_path: Path):
     """Without the project's `called-once`, the same code fires: the setting does the work."""
     project = tmp_path / "called_once"
-    shutil.copytree(FIXTURES / "projects" / "called_once", project)
+    copy_project(FIXTURES / "projects" / "called_once", project)
     (project / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
     codes = [d.code for r in lint_paths([str(project)], Settings()) for d in r.diagnostics]
     assert codes == ["SQA501"]

@@ -498,14 +498,18 @@ class IndexCache:
         self.entries: dict[str, dict[str, object]] = {}
         self.tree = self.digest = ""
         self.summarised: list[str] = []
+        self.seeds: set[str] = set()
+        self.hashes: dict[str, str] = {}  # every file's content hash at the last build
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("files"), dict):
                 self.entries = data["files"]
                 self.tree, self.digest = str(data.get("tree", "")), str(data.get("digest", ""))
                 self.summarised = [str(relative) for relative in data.get("summarised", [])]
-        except (OSError, ValueError, TypeError):
-            self.entries, self.tree, self.digest, self.summarised = {}, "", "", []
+                self.seeds = {str(relative) for relative in data.get("seeds", [])}
+                self.hashes = {str(relative): str(digest) for relative, digest in dict(data.get("hashes", {})).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            self.entries, self.tree, self.digest, self.summarised, self.seeds, self.hashes = {}, "", "", [], set(), {}
 
     def _entry(self, relative: str, digest: str) -> dict[str, object] | None:
         entry = self.entries.get(relative)
@@ -530,7 +534,7 @@ class IndexCache:
             return True, None
         return (True, {str(name) for name in references}) if isinstance(references, list) else (False, None)
 
-    def save(self, entries: dict[str, dict[str, object]], tree: str, summarised: list[str], digest: str) -> None:
+    def save(self, build: _Build, tree: str, digest: str) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             ignore = self.path.parent / ".gitignore"
@@ -538,7 +542,17 @@ class IndexCache:
                 ignore.write_text("# Created by sqla-lint\n*\n")
             handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".index-", suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"tree": tree, "digest": digest, "summarised": summarised, "files": entries}, stream)
+                json.dump(
+                    {
+                        "tree": tree,
+                        "digest": digest,
+                        "summarised": list(build.by_file),
+                        "seeds": sorted(build.seeds),
+                        "hashes": build.digests,
+                        "files": build.entries(self),
+                    },
+                    stream,
+                )
             os.replace(temporary, self.path)
             for stale in self.path.parent.glob("index-*.json"):  # other versions' and settings'
                 if stale != self.path:
@@ -566,67 +580,162 @@ def build_index(
     """
     from .. import __version__
 
-    files = list(walk_directory(root, excludes))
-    contents: dict[str, bytes] = {}
-    paths: dict[str, Path] = {}
-    for path in files:
-        try:
-            data = read_source(path)
-        except UnreadableError:
-            continue
-        relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        contents[relative], paths[relative] = data, path
-    digests = {relative: hashlib.sha1(data).hexdigest() for relative, data in contents.items()}
-    project_packages = _top_level_names(root, files)
+    build = _Build(root, factories, excludes, jobs)
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
-    tree = hashlib.sha256(json.dumps(sorted(digests.items())).encode()).hexdigest()
+    tree = hashlib.sha256(json.dumps(sorted(build.digests.items())).encode()).hexdigest()
     cache = IndexCache(root, key) if use_cache else None
-    if cache is not None and cache.tree == tree and cache.digest:
-        cached = [cache.summary(relative, digests.get(relative, "")) for relative in cache.summarised]
-        if all(summary is not None for summary in cached):
-            return ProjectIndex(root, {summary.module: summary for summary in cached if summary is not None}, cache.digest)
-
-    factory_names = Prefilter(factories.session_factories | factories.engine_factories)
-    summaries: dict[str, ModuleSummary] = {}
-    by_file: dict[str, ModuleSummary] = {}
-    referenced: dict[str, set[str] | None] = {}
-    done: set[str] = set()
-    pending = [r for r, data in contents.items() if may_use_known_api(data) or factory_names.names_a_factory(data)]
-    while pending:
-        to_parse: list[tuple[Path, bytes]] = []
-        for relative in pending:
-            done.add(relative)
-            summary = cache.summary(relative, digests[relative]) if cache is not None else None
-            if summary is None:
-                to_parse.append((paths[relative], contents[relative]))
-            else:
-                summaries[summary.module] = by_file[relative] = summary
-        for path, summary in _run_summaries(to_parse, project_packages, factories, jobs):
-            if summary is not None:
-                relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-                summaries[summary.module] = by_file[relative] = summary
-        partial_index = ProjectIndex(root, summaries)
-        pending = []
-        for relative, data in contents.items():
-            if relative in done or not partial_index.relevance_matcher.matches(data):
-                continue
-            if relative not in referenced:  # CPython's parse once per file, and once per change
-                found, names = cache.references(relative, digests[relative]) if cache is not None else (False, None)
-                if not found:
-                    names = _references(data, module_name_for(str(paths[relative])), paths[relative].name == "__init__.py")
-                referenced[relative] = names
-            if partial_index.wants(referenced[relative]):
-                pending.append(relative)
     if cache is not None:
-        entries: dict[str, dict[str, object]] = {}
-        for relative, summary in by_file.items():
-            entries[relative] = {"hash": digests[relative], "summary": summary.to_json()}
-        for relative, names in referenced.items():
-            entries.setdefault(relative, {"hash": digests[relative]})["references"] = sorted(names) if names is not None else None
-        index = ProjectIndex(root, summaries)
-        cache.save(entries, tree, list(by_file), index.digest())
+        if cache.tree == tree and cache.digest:
+            index = build.read_back(cache)
+            if index is not None:
+                return index
+        index = build.after_edits(cache)
+        if index is not None:
+            cache.save(build, tree, index.digest())
+            return index
+    index = build.search(cache)
+    if cache is not None:
+        cache.save(build, tree, index.digest())
+    return index
+
+
+_MAX_EDITS = 64  # more changed files than this: search again rather than check each
+
+
+class _Build:
+    """One build of a project's index: its files, and the relevance search over them."""
+
+    def __init__(self, root: Path, factories: FactoryConfig, excludes: tuple[str, ...], jobs: int) -> None:
+        self.root, self.factories, self.jobs = root, factories, jobs
+        files = list(walk_directory(root, excludes))
+        self.contents: dict[str, bytes] = {}
+        self.paths: dict[str, Path] = {}
+        for path in files:
+            try:
+                data = read_source(path)
+            except UnreadableError:
+                continue
+            relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+            self.contents[relative], self.paths[relative] = data, path
+        self.digests = {relative: hashlib.sha1(data).hexdigest() for relative, data in self.contents.items()}
+        self.packages = _top_level_names(root, files)
+        self.factory_names = Prefilter(factories.session_factories | factories.engine_factories)
+        self.by_file: dict[str, ModuleSummary] = {}
+        self.referenced: dict[str, set[str] | None] = {}
+        self.seeds: set[str] = set()
+        self.parsed: dict[str, ModuleSummary | None] = {}
+
+    def is_seed(self, relative: str) -> bool:
+        data = self.contents[relative]
+        return may_use_known_api(data) or self.factory_names.names_a_factory(data)
+
+    def index(self, digest: str | None = None) -> ProjectIndex:
+        return ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)
+
+    def references(self, relative: str, cache: IndexCache | None) -> set[str] | None:
+        """What the file's names resolve to: CPython's parse once per file, and once per change."""
+        if relative not in self.referenced:
+            found, names = cache.references(relative, self.digests[relative]) if cache is not None else (False, None)
+            if not found:
+                path = self.paths[relative]
+                names = _references(self.contents[relative], module_name_for(str(path)), path.name == "__init__.py")
+            self.referenced[relative] = names
+        return self.referenced[relative]
+
+    def summarise(self, relatives: list[str], cache: IndexCache | None) -> dict[str, ModuleSummary | None]:
+        """Summaries from the cache, from earlier in this build, or parsed (in workers)."""
+        found: dict[str, ModuleSummary | None] = {}
+        to_parse: list[tuple[Path, bytes]] = []
+        for relative in relatives:
+            summary = cache.summary(relative, self.digests[relative]) if cache is not None else None
+            if summary is None and relative not in self.parsed:
+                to_parse.append((self.paths[relative], self.contents[relative]))
+            found[relative] = summary or self.parsed.get(relative)
+        for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs):
+            relative = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+            found[relative] = self.parsed[relative] = summary
+        return found
+
+    def search(self, cache: IndexCache | None) -> ProjectIndex:
+        """The relevance search: seeds, then every module the summaries so far make relevant."""
+        self.seeds = {relative for relative in self.contents if self.is_seed(relative)}
+        done: set[str] = set()
+        pending = sorted(self.seeds)
+        while pending:
+            done.update(pending)
+            for relative, summary in self.summarise(pending, cache).items():
+                if summary is not None:
+                    self.by_file[relative] = summary
+            partial = self.index()
+            pending = [
+                relative
+                for relative, data in self.contents.items()
+                if relative not in done and partial.relevance_matcher.matches(data) and partial.wants(self.references(relative, cache))
+            ]
+        return self.index()
+
+    def read_back(self, cache: IndexCache) -> ProjectIndex | None:
+        """The last build's index, for a tree whose every file is unchanged."""
+        for relative in cache.summarised:
+            summary = cache.summary(relative, self.digests.get(relative, ""))
+            if summary is None:
+                return None
+            self.by_file[relative] = summary
+        return self.index(cache.digest)
+
+    def after_edits(self, cache: IndexCache) -> ProjectIndex | None:
+        """The last build's index, when the files edited since cannot change what it holds.
+
+        An edited module the index held must still be a seed (as it was), with the same
+        summary; an edited module it did not hold must still be neither a seed nor wanted
+        by that index. The search would then meet the same modules with the same
+        summaries, in the same order. Otherwise (or after a deletion of a held module, or
+        many edits) None: search again.
+        """
+        if not cache.summarised or not cache.digest or not cache.hashes:
+            return None
+        held = set(cache.summarised)
+        edited = [r for r in self.contents if cache.hashes.get(r) != self.digests[r]]
+        deleted = [r for r in cache.hashes if r not in self.contents]
+        if len(edited) > _MAX_EDITS or held.intersection(deleted):
+            return None
+        edited_held = [r for r in edited if r in held]
+        if any(not self.is_seed(r) or r not in cache.seeds for r in edited_held):
+            return None
+        renewed = self.summarise(edited_held, None)
+        for relative, summary in renewed.items():
+            if summary is None or summary != cache.summary(relative, cache.hashes.get(relative, "")):
+                return None
+        self.seeds = {r for r in cache.seeds if r in self.contents}
+        for relative in cache.summarised:  # in the last build's order
+            summary = renewed.get(relative) or cache.summary(relative, self.digests.get(relative, ""))
+            if summary is None:
+                return None
+            self.by_file[relative] = summary
+        index = self.index(cache.digest)
+        for relative in edited:
+            if relative in held:
+                continue
+            if self.is_seed(relative):
+                return None
+            if index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache)):
+                return None
         return index
-    return ProjectIndex(root, summaries)
+
+    def entries(self, cache: IndexCache) -> dict[str, dict[str, object]]:
+        """What to keep: summaries, and name resolutions, also those of the last build
+        for files unchanged since."""
+        entries: dict[str, dict[str, object]] = {}
+        for relative, entry in cache.entries.items():
+            if isinstance(entry, dict) and "references" in entry and entry.get("hash") == self.digests.get(relative):
+                entries[relative] = {"hash": entry["hash"], "references": entry["references"]}
+        for relative, summary in self.by_file.items():
+            entries.setdefault(relative, {"hash": self.digests[relative]})["summary"] = summary.to_json()
+        for relative, names in self.referenced.items():
+            entries.setdefault(relative, {"hash": self.digests[relative]})["references"] = (
+                sorted(names) if names is not None else None
+            )
+        return entries
 
 
 def _run_summaries(
