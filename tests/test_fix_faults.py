@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from sqla_lint import cli, fixer
+
 from .test_autofix_cli import FIXED, LEAK
 
 ERROR = "sqla-lint: error: {}: cannot write fixed file: Permission denied"
@@ -138,3 +140,42 @@ def test_read_only_files_and_directories_are_reported_and_others_fixed(unprivile
     assert result.stdout.rstrip().endswith("Found 3 errors (1 fixed, 2 remaining).")
     assert _temporary_files(root) == []
 
+
+# -- a file edited between being read and being written, through the CLI -------------------
+
+
+@pytest.mark.parametrize("meanwhile", ["edited", "deleted"])
+def test_a_file_changed_while_it_was_fixed_keeps_the_change_and_is_reported(tmp_path: Path, monkeypatch, capsys, meanwhile):
+    """The fix of ``b.py`` is computed from what was read; before it is written, someone
+    saves the file (or deletes it). Their change wins; the others are fixed."""
+    for name in ("a.py", "b.py", "c.py"):
+        (tmp_path / name).write_text(LEAK)
+    edited = LEAK + "# saved by the user while sqla-lint ran\n"
+    real_fix_source = fixer.fix_source
+
+    def fix_source_then_someone_saves(data, path, *args, **kwargs):
+        outcome = real_fix_source(data, path, *args, **kwargs)
+        if Path(path).name == "b.py":
+            if meanwhile == "edited":
+                Path(path).write_text(edited)
+            else:
+                Path(path).unlink()
+        return outcome
+
+    monkeypatch.setattr(fixer, "fix_source", fix_source_then_someone_saves)
+    code = cli.main(["check", "--fix", "--no-cache", "--isolated", "--jobs", "1", str(tmp_path)])
+    out, err = capsys.readouterr()
+
+    assert code == 1
+    assert (tmp_path / "a.py").read_text() == FIXED
+    assert (tmp_path / "c.py").read_text() == FIXED
+    target = tmp_path / "b.py"
+    if meanwhile == "edited":
+        assert target.read_text() == edited
+        assert err == f"sqla-lint: error: {target}: changed on disk while it was being fixed; not overwritten\n"
+    else:
+        assert not target.exists()
+        assert err == f"sqla-lint: error: {target}: cannot write fixed file: No such file or directory\n"
+    assert f"{target}:4:9: SQA401" in out
+    assert out.rstrip().endswith("Found 3 errors (2 fixed, 1 remaining).")
+    assert _temporary_files(tmp_path) == []
