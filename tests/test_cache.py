@@ -249,3 +249,29 @@ def test_new_content_with_the_same_size_and_mtime_is_linted_again(tmp_path: Path
     findings = dict(_run(root, Settings(), ResultCache(cache_dir, Settings())))["module.py"]
     assert counted == ["module.py"]
     assert [code for code, _, _ in findings] == ["SQA401"]
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ["check"],
+        ["check", "--fix"],
+        ["check", "--diff"],
+        ["check", "-", "--stdin-filename", "leak.py"],
+        ["check", "--fix", "-", "--stdin-filename", "leak.py"],
+    ],
+)
+def test_no_cache_writes_no_cache_anywhere(tmp_path: Path, mode: list[str]):
+    """Neither the result cache nor the project index's cache, in the project or the cache
+    directory: ``--fix`` and ``--diff`` used to write ``.sqla_lint_cache/`` into the project."""
+    root = _project(tmp_path)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    env_dir = tmp_path / "cache"
+    stdin = LEAK if "-" in mode else None
+    result = subprocess.run(
+        [sys.executable, "-m", "sqla_lint", *mode, "--no-cache", *([] if stdin else [str(root)])],
+        cwd=root, input=stdin, env={**os.environ, "SQLA_LINT_CACHE_DIR": str(env_dir)}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode in (0, 1) and "1 error" in result.stdout + result.stderr, result
+    assert not env_dir.exists()
+    assert not (root / ".sqla_lint_cache").exists()
