@@ -153,3 +153,71 @@ def sqlalchemy_programs(draw: st.DrawFn) -> str:
         pieces.append("app = FastAPI(lifespan=f0)")
     return "\n".join(pieces) + "\n"
 
+
+# -- fixable shapes, with generated code spliced in -----------------------------------------
+#
+# `sqlalchemy_programs` rarely builds a shape a fix applies to (about 2% of examples). These
+# templates are the shapes the fixes are for (SQA401 / SQA503 safe and unsafe, SQA404,
+# SQA502), and generated statements and uses of the resource are spliced into them, so most
+# examples exercise a fix, and many a fix the analysis must refuse.
+
+FIXABLE = st.sampled_from(
+    [
+        "def {f}(engine):\n    {v} = Session(engine)\n{body}\n    return {v}.execute(text('select 1')).all()",
+        "def {f}(engine, user_id):\n    {v} = SessionLocal()\n{body}\n    return {v}.get(User, user_id)",
+        "def {f}(engine):\n    {v} = SessionLocal()\n{body}\n    {v}.commit()",
+        "def {f}(engine):\n    {v} = engine.connect()\n{body}\n    {v}.execute(text('select 1'))\n    {v}.close()",
+        "async def {f}(engine):\n    {v} = AsyncSession(engine)\n{body}\n    await {v}.commit()",
+        "async def {f}(engine):\n    {v} = await engine.connect()\n{body}\n    return (await {v}.execute(text('select 1'))).all()",
+        "def {f}(engine, flag):\n    if flag:\n        {v} = Session(engine)\n{body2}\n        return {v}.scalar(text('select 1'))",
+        "class {F}:\n    def run(self, engine):\n        {v} = Session(engine)\n{body2}\n        return {v}.execute(text('select 1')).all()",
+        "def {f}(engine):\n    with Session(engine) as {v}:\n{body2}\n        {v}.close()",
+        "async def {f}():\n    async with SessionLocal() as {v}:\n        try:\n{body3}\n            yield {v}\n        finally:\n            await {v}.close()",
+        "@asynccontextmanager\nasync def {f}(app):\n    app.state.engine = create_async_engine(url)\n{body}\n    yield",
+        "@asynccontextmanager\nasync def {f}(app):\n    engine = create_engine(url)\n{body}\n    yield {{'engine': engine}}",
+    ]
+)
+USES = st.sampled_from(
+    [
+        "{v}.execute(text('select 2'))",
+        "rows = {v}.execute(text('select 3')).all()",
+        "{v}.add(item)",
+        "total = {v}.scalar(text('select 4'))",
+        "if flag:\n    {v}.flush()",
+        "for item in items:\n    {v}.merge(item)",
+        "# a comment\n",
+        "log({v})",
+        "other = {v}",
+        "return {v}",
+        "{v}.close()",
+    ]
+)
+
+
+@st.composite
+def fixable_programs(draw: st.DrawFn) -> str:
+    """Module: the header, maybe a generated module, then 1-3 fixable shapes whose bodies mix
+    uses of the resource with generated statements."""
+    generated = draw(st.lists(GENERATED_STATEMENTS, max_size=3))
+    pieces = [HEADER]
+    if draw(st.booleans()):
+        pieces.append(draw(GENERATED_MODULES))
+    for number in range(draw(st.integers(1, 3))):
+        name = draw(st.sampled_from(["s", "db", "conn", "session"]))
+        lines = []
+        for _ in range(draw(st.integers(0, 3))):
+            if generated and draw(st.booleans()):
+                lines.append(draw(st.sampled_from(generated)).rstrip("\n"))
+            else:
+                lines.append(draw(USES).format(v=name))
+        body = "\n".join(lines or ["pass"])
+        template = draw(FIXABLE)
+        pieces.append(
+            template.format(
+                f=f"f{number}", F=f"C{number}", v=name,
+                body=_indent(body), body2=_indent(body, " " * 8), body3=_indent(body, " " * 12),
+            )
+        )
+    if draw(st.booleans()):
+        pieces.append("app = FastAPI(lifespan=f0)")
+    return "\n".join(pieces) + "\n"
