@@ -202,3 +202,76 @@ def test_a_skipped_file_stays_skipped_when_read_back(tmp_path):
     result = FileResult("big.py", skipped="5.0 MiB is over the 1 MiB size limit")
     cache.put("k", "digest", result)
     assert cache.get("k", "digest") == result
+
+
+def test_a_truncated_entry_is_a_miss_and_is_rewritten_whole(tmp_path: Path, counted: list[str]):
+    """A run killed while another process wrote the cache, or a full disk, can leave an
+    entry cut short. It is read as a miss: the file is linted again, reported the same,
+    and its entry is written whole again, so the run after that reads it."""
+    root = _project(tmp_path)
+    cache_dir = tmp_path / "cache"
+    expected = _run(root, Settings(), ResultCache(cache_dir, Settings()))
+    entries = {path: path.read_bytes() for path in cache_dir.rglob("*.json")}
+    assert len(entries) == 2
+    for path, whole in entries.items():
+        json.loads(whole)
+        path.write_bytes(whole[: len(whole) // 2])
+        with pytest.raises(ValueError):
+            json.loads(path.read_bytes())
+    counted.clear()
+    assert _run(root, Settings(), ResultCache(cache_dir, Settings())) == expected
+    assert sorted(counted) == ["clean.py", "leak.py"]
+    assert {path: path.read_bytes() for path in cache_dir.rglob("*.json")} == entries
+    counted.clear()
+    assert _run(root, Settings(), ResultCache(cache_dir, Settings())) == expected
+    assert counted == []
+
+
+def test_new_content_with_the_same_size_and_mtime_is_linted_again(tmp_path: Path, counted: list[str]):
+    """The cache is keyed by content, not by stat: an edit that keeps the size and the
+    modification time (a checkout, a tool that restores mtimes, a coarse clock) must not
+    be answered from the cache. Here a clean file becomes a leak; a stale hit would hide it."""
+    root = tmp_path / "project"
+    root.mkdir()
+    fixed = "from sqlalchemy.orm import Session\n\ndef f(engine):\n    with Session(engine) as s:\n        return s.query(1).all()\n"
+    leak = LEAK + "#" * (len(fixed) - len(LEAK) - 1) + "\n"
+    assert len(leak) == len(fixed) and leak != fixed
+    target = root / "module.py"
+    target.write_text(fixed)
+    before = target.stat()
+    cache_dir = tmp_path / "cache"
+    assert dict(_run(root, Settings(), ResultCache(cache_dir, Settings())))["module.py"] == ()
+    target.write_text(leak)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    counted.clear()
+    findings = dict(_run(root, Settings(), ResultCache(cache_dir, Settings())))["module.py"]
+    assert counted == ["module.py"]
+    assert [code for code, _, _ in findings] == ["SQA401"]
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ["check"],
+        ["check", "--fix"],
+        ["check", "--diff"],
+        ["check", "-", "--stdin-filename", "leak.py"],
+        ["check", "--fix", "-", "--stdin-filename", "leak.py"],
+    ],
+)
+def test_no_cache_writes_no_cache_anywhere(tmp_path: Path, mode: list[str]):
+    """Neither the result cache nor the project index's cache, in the project or the cache
+    directory: ``--fix`` and ``--diff`` used to write ``.sqla_lint_cache/`` into the project."""
+    root = _project(tmp_path)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    env_dir = tmp_path / "cache"
+    stdin = LEAK if "-" in mode else None
+    result = subprocess.run(
+        [sys.executable, "-m", "sqla_lint", *mode, "--no-cache", *([] if stdin else [str(root)])],
+        cwd=root, input=stdin, env={**os.environ, "SQLA_LINT_CACHE_DIR": str(env_dir)}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode in (0, 1) and "1 error" in result.stdout + result.stderr, result
+    assert not env_dir.exists()
+    assert not (root / ".sqla_lint_cache").exists()

@@ -112,3 +112,26 @@ def test_fixes_that_never_converge_stop_at_the_bound(monkeypatch):
     outcome = fix_source(LEAK.encode(), "f.py", Settings())
     assert outcome.error == "fixes did not converge after 5 passes (a bug; please report it)"
     assert outcome.source.count(b"x = 1") == 5
+
+
+def test_lifespan_fix_on_self_outside_a_class_converges():
+    """Found by fuzzing the fixer: ``self.engine = create_async_engine(...)`` in a lifespan
+    that is not a method. The rule did not see the ``await self.engine.dispose()`` its own
+    fix wrote, so every pass added one more, until the fixer gave up after 100 passes."""
+    source = (
+        "from contextlib import asynccontextmanager\n"
+        "from fastapi import FastAPI\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine\n\n"
+        "@asynccontextmanager\n"
+        "async def lifespan(app):\n"
+        "    self.engine = create_async_engine(url)\n"
+        "    yield\n\n"
+        "app = FastAPI(lifespan=lifespan)\n"
+    )
+    assert [d.code for d in lint_source(source.encode(), "app.py", Settings()).diagnostics] == ["SQA502"]
+    outcome = fix_source(source.encode(), "app.py", Settings())
+    assert outcome.error is None and outcome.fixed == ("SQA502",)
+    assert outcome.source.decode() == source.replace(
+        "    yield\n", "    try:\n        yield\n    finally:\n        await self.engine.dispose()\n"
+    )
+    assert outcome.result.diagnostics == ()

@@ -32,7 +32,7 @@ from .docs import rule_page, rules_table
 from .noqa import add_noqa
 from .output import FORMATS, NEEDS_SOURCES, RenderContext
 from .output.statistics import render_statistics
-from .settings import ALL_CODES, ConfigError
+from .settings import ALL_CODES, ConfigError, Settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -170,14 +170,13 @@ def _check(args: argparse.Namespace) -> int:
         data = sys.stdin.buffer.read()
         name = args.stdin_filename or "-"
         sources[name] = data
-        settings = resolver.settings_for(Path(args.stdin_filename) if args.stdin_filename else Path.cwd())
+        settings = _honour_no_cache(args, resolver.settings_for(Path(args.stdin_filename) if args.stdin_filename else Path.cwd()))
         results.append(lint_source(data, name, settings, index_for(Path(name if args.stdin_filename else "."), settings)))
         enabled_by_file[os.path.abspath(name)] = settings.enabled
     else:
         for settings, files, walk_roots in resolver.plan(paths, args.force_exclude):
             enabled_by_file.update(dict.fromkeys(map(os.path.abspath, files), settings.enabled))
-            if args.no_cache:  # neither the result cache nor the project index's cache
-                settings = replace(settings, cache=False)
+            settings = _honour_no_cache(args, settings)
             cache = None if args.no_cache else ResultCache(default_cache_dir(paths), settings)
             for result in lint_paths(files, settings, jobs=args.jobs, walk_roots=walk_roots, cache=cache):
                 results.append(result)
@@ -343,13 +342,21 @@ def _hidden_fixes_hint(diagnostics: list[Diagnostic], unsafe: bool) -> None:
         sys.stderr.write(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)\n")
 
 
+def _honour_no_cache(args: argparse.Namespace, settings: Settings) -> Settings:
+    """``--no-cache`` turns off the project index's cache as well as the result cache, on
+    every path that builds an index: lint, ``--fix``, ``--diff`` and stdin. Only the plain
+    lint of paths did, so ``--fix --no-cache`` still wrote ``.sqla_lint_cache/`` into the
+    project."""
+    return replace(settings, cache=False) if args.no_cache else settings
+
+
 def _fix(args: argparse.Namespace, paths: list[str], resolver: ConfigResolver, output_format: str) -> int:
     """``--fix`` writes fixed files and reports what remains; ``--diff`` prints diffs and writes nothing."""
     from_stdin = paths == ["-"]
     if from_stdin:
         name = args.stdin_filename or "-"
         data = sys.stdin.buffer.read()
-        settings = resolver.settings_for(Path(args.stdin_filename) if args.stdin_filename else Path.cwd())
+        settings = _honour_no_cache(args, resolver.settings_for(Path(args.stdin_filename) if args.stdin_filename else Path.cwd()))
         index = index_for(Path(name if args.stdin_filename else "."), settings)
         fixed_source = fix_source(data, name, settings, unsafe=args.unsafe_fixes, index=index)
         outcomes = [FileFix.of(name, data, fixed_source)]
@@ -357,7 +364,7 @@ def _fix(args: argparse.Namespace, paths: list[str], resolver: ConfigResolver, o
         outcomes = [
             outcome
             for settings, files, walk_roots in resolver.plan(paths, args.force_exclude)
-            for outcome in fix_paths(files, settings, unsafe=args.unsafe_fixes, write=not args.diff, jobs=args.jobs, walk_roots=walk_roots)
+            for outcome in fix_paths(files, _honour_no_cache(args, settings), unsafe=args.unsafe_fixes, write=not args.diff, jobs=args.jobs, walk_roots=walk_roots)
         ]
     failed = False
     for outcome in outcomes:

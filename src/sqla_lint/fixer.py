@@ -10,7 +10,8 @@ reported, never written.
 
 A file is written only when its bytes changed: to a temporary file in the same
 directory, then renamed over the original, with the original's permission bits. If the
-file changed on disk since it was read, it is left alone and the run reports it.
+file changed on disk since it was read, or this process may not write it, it is left
+alone and the run reports it.
 """
 
 from __future__ import annotations
@@ -159,11 +160,16 @@ def fix_file(
 def write_atomically(path: Path, data: bytes, *, expected: bytes) -> None:
     """Replace ``path``'s contents with ``data``, unless they are no longer ``expected``.
 
-    A symlink is followed, so the file it points to is replaced and the link kept."""
+    A symlink is followed, so the file it points to is replaced and the link kept.
+
+    A file we may not write is left alone and reported, as a plain write would fail on
+    it (ruff's and black's do). The rename needs only a writable directory, so without
+    the check a read-only file (``chmod 0444``, a locked checkout) was silently replaced."""
     target = Path(os.path.realpath(path))
     try:
         if target.read_bytes() != expected:
             raise WriteError("changed on disk while it was being fixed; not overwritten")
+        _check_writable(target)
         mode = stat.S_IMODE(target.stat().st_mode)
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".sqla-lint.tmp")
     except OSError as error:
@@ -179,6 +185,13 @@ def write_atomically(path: Path, data: bytes, *, expected: bytes) -> None:
         with suppress(OSError):
             os.unlink(temporary)
         raise WriteError(f"cannot write fixed file: {error.strerror or error}") from None
+
+
+def _check_writable(target: Path) -> None:
+    """Raise ``OSError`` unless this process may write ``target`` in place: opened for
+    writing (not truncated, nothing written), so the kernel decides with everything it
+    knows (mode, owner, ACLs, capabilities, a read-only mount)."""
+    os.close(os.open(target, os.O_WRONLY | getattr(os, "O_NONBLOCK", 0)))
 
 
 def _compiles(data: bytes, path: str) -> bool:

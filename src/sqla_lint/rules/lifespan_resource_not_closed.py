@@ -126,10 +126,16 @@ app = FastAPI(lifespan=lifespan)
 
     @staticmethod
     def _given_back(context: RuleContext, creation: Creation) -> bool:
+        """Whether something in the module gives it back. ``self.x`` in a function outside
+        any class is ``STORED_ON_INSTANCE`` (no class to search for a close), so it is
+        looked up by attribute like a global: else this rule's own fix, ``await
+        self.x.dispose()`` in the ``finally``, went unseen and was added again on every
+        pass until the fixer gave up (found by fuzzing the fixer)."""
         ownership = context.ownership_of(creation)
         if ownership.outcome in _GIVEN_BACK or ownership.closes:
             return True
-        if ownership.outcome in (Outcome.STORED_GLOBALLY, Outcome.STORED_IN_CONTAINER) and ownership.holder:
+        stored = (Outcome.STORED_GLOBALLY, Outcome.STORED_IN_CONTAINER, Outcome.STORED_ON_INSTANCE)
+        if ownership.outcome in stored and ownership.holder:
             wanted = last_segment(ownership.holder)
             return any(
                 last_segment(receiver) == wanted
