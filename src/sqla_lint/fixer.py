@@ -3,7 +3,8 @@
 Each pass lints the current text and applies every allowed fix whose edits do not
 overlap an edit already taken in that pass; the next pass lints the result, so a fix
 skipped for an overlap is recomputed against the new text. It stops when nothing is
-left to fix, or after ``MAX_PASSES``. Findings that share one fix (one ``finally``
+left to fix; fixes still going after ``MAX_PASSES`` are a bug, and none of them is kept.
+Findings that share one fix (one ``finally``
 giving back two engines) have identical edits; those are applied once and count for
 each finding. A pass after which Python would no longer compile the file is undone and
 reported, never written.
@@ -99,8 +100,12 @@ def fix_source(
             )
         fixed += [d.code for d in candidate.applied]
         current = changed
-    result = lint_source(current, path, settings, index)
-    return FixedSource(current, result, tuple(fixed), f"fixes did not converge after {MAX_PASSES} passes (a bug; please report it)")
+    # Fixes that keep finding more to fix are a bug in a rule: a file they half-rewrote is
+    # worse than the file as it was, so nothing of theirs is kept.
+    result = lint_source(data, path, settings, index)
+    return FixedSource(
+        data, result, (), f"fixes did not converge after {MAX_PASSES} passes, so none were applied (a bug; please report it)"
+    )
 
 
 @dataclass(frozen=True)
