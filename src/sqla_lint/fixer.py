@@ -4,9 +4,8 @@ Each pass lints the current text and applies every allowed fix whose edits do no
 overlap an edit already taken in that pass; the next pass lints the result, so a fix
 skipped for an overlap is recomputed against the new text. It stops when nothing is
 left to fix; fixes still going after ``MAX_PASSES`` are a bug, and none of them is kept.
-Findings that share one fix (one ``finally``
-giving back two engines) have identical edits; those are applied once and count for
-each finding. A pass after which Python would no longer compile the file is undone and
+Findings that share one fix (one ``finally`` giving back two engines) have identical
+edits; those are applied once and count for each finding. A pass after which Python would no longer compile the file is undone and
 reported, never written.
 
 A file is written only when its bytes changed: to a temporary file in the same
