@@ -7,20 +7,16 @@ file's findings depend on what other modules bind), linted in worker processes w
 enough are left, and returned in path order. A file that cannot be read becomes a result
 with an error, and the run goes on.
 
-Workers are forked where that is safe (Linux, no other threads), so they start with
-everything imported; indexes travel once per worker, not once per batch. The largest files
-are handed out first, so no worker is left with a big file while the others idle at the end.
+Workers (:mod:`.workers`) start with everything imported; indexes travel once per
+worker, not once per batch; the largest files are handed out first.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
-import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,11 +29,11 @@ from .fixer import FileFix, fix_file, fix_source
 from .semantic.index import ProjectIndex, build_index, find_project_root
 from .semantic.model import module_name_for
 from .settings import Settings
+from .workers import batches_by_size, worker_pool
 
 __all__ = ["fix_paths", "fix_source", "lint_file", "lint_paths", "lint_source"]
 
 _PARALLEL_THRESHOLD = 16
-_BATCH_BYTES = 256 * 1024
 
 Item = tuple[Path, Path | None]  # a file and the root of its project (None: no index)
 
@@ -200,14 +196,8 @@ def _in_workers(
     indexes: dict[Path, ProjectIndex],
     cache: ResultCache | None,
 ) -> Iterator[Any]:
-    batches = _batches_by_size([path for path, _ in items], todo, workers)
-    # Forking a process that runs other threads can deadlock the child (a library caller
-    # may have some); the CLI has none.
-    forkable = sys.platform == "linux" and threading.active_count() == 1
-    context = multiprocessing.get_context("fork") if forkable else None
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(indexes, cache)
-    ) as pool:
+    batches = [[todo[i] for i in batch] for batch in batches_by_size([_size(items[i][0]) for i in todo], workers)]
+    with worker_pool(workers, _start_worker, (indexes, cache)) as pool:
         pending = {pool.submit(batch, [items[i] for i in chunk], settings): chunk for chunk in batches}
         next_position = 0
         for future in as_completed(pending):
@@ -221,26 +211,8 @@ def _in_workers(
         next_position += 1
 
 
-def _batches_by_size(files: list[Path], todo: list[int], workers: int) -> list[list[int]]:
-    """Batches of about ``_BATCH_BYTES``, largest files first (longest-processing-time
-    first): the big files start early and the small ones fill in the gaps at the end."""
-    sizes = {}
-    for index in todo:
-        try:
-            sizes[index] = files[index].stat().st_size
-        except OSError:
-            sizes[index] = 0
-    ordered = sorted(todo, key=lambda index: -sizes[index])
-    limit = max(1, min(_BATCH_BYTES, sum(sizes.values()) // (workers * 8) or 1))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    current_size = 0
-    for index in ordered:
-        current.append(index)
-        current_size += sizes[index]
-        if current_size >= limit:
-            batches.append(current)
-            current, current_size = [], 0
-    if current:
-        batches.append(current)
-    return batches
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

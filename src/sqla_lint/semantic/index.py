@@ -743,12 +743,11 @@ def _run_summaries(
 ) -> list[tuple[Path, ModuleSummary | None]]:
     if jobs <= 1 or len(items) < 16:
         return _summarize_batch(items, project_packages, factories)
-    from concurrent.futures import ProcessPoolExecutor
+    from ..workers import batches_by_size, worker_pool
 
-    size = max(4, len(items) // (jobs * 4))
-    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    batches = [[items[i] for i in batch] for batch in batches_by_size([len(data) for _, data in items], jobs)]
     results: list[tuple[Path, ModuleSummary | None]] = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         for batch in pool.map(_summarize_batch, batches, [project_packages] * len(batches), [factories] * len(batches)):
             results.extend(batch)
     return results
