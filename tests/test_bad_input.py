@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -196,16 +195,18 @@ def test_path_that_does_not_exist_is_exit_2_naming_it(tmp_path: Path):
     assert result.stderr == "sqla-lint: error: missing/nowhere.py: No such file or directory\n"
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file(tmp_path: Path):
-    _write(tmp_path, "leak.py", IMPORT + LEAK)
-    _write(tmp_path, "secret.py", IMPORT + LEAK)
-    (tmp_path / "secret.py").chmod(0)
-    try:
-        result = run_cli("check", "--isolated", ".", cwd=tmp_path)
-    finally:
-        (tmp_path / "secret.py").chmod(0o644)
-    assert result.returncode == 1
+@posix_only
+def test_unreadable_file(unprivileged):
+    """Run as an identity file modes bind (root reads a mode-0 file whatever its mode)."""
+    root, run, identity = unprivileged
+    owner = root.stat().st_uid
+    _write(root, "leak.py", IMPORT + LEAK)
+    _write(root, "secret.py", IMPORT + LEAK)
+    for name in ("leak.py", "secret.py"):
+        os.chown(root / name, owner, -1)
+    (root / "secret.py").chmod(0)
+    result = run("check", "--isolated", "--no-cache", ".")
+    assert result.returncode == 1, (identity, result.stdout + result.stderr)
     assert result.stderr == "sqla-lint: error: secret.py: cannot read file: Permission denied\n"
     assert "leak.py:3:9: SQA401" in result.stdout
 
