@@ -10,7 +10,6 @@ does not parse is a finding (SQA001), never an exception.
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +27,7 @@ from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
 from .semantic.model import module_name_for
-from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
+from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_module
 from .settings import SYNTAX_ERROR_CODE, Settings
 
 if TYPE_CHECKING:
@@ -75,20 +74,11 @@ def _screen(
     """:func:`might_have_findings`, and CPython's tree when it took one: the prefilter's
     tree stage, the index's name test and the parser's syntax check then share one parse."""
     if tree is None and (may_use_known_api(source) or (index is not None and index.might_be_used_by(source))):
-        tree = _cpython_tree(source)
+        tree = cpython_tree(source)
     if prefilter_for(settings).needs_analysis(source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled):
         return True, tree
     used = index is not None and index.used_by(source, module_name_for(path), Path(path).name == "__init__.py", tree)
     return used, tree
-
-
-def _cpython_tree(source: bytes) -> ast.Module | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an invalid escape is not an error, even under -W error
-            return compile(source, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)  # type: ignore[no-any-return]
-    except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError):
-        return None
 
 
 def lint_source(

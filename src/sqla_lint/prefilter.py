@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 
 from .semantic.names import AST_FIELDS
+from .semantic.parsing import cpython_tree
 from .semantic.symbols import (
     ANNOTATION_LEAVES,
     CALL_RESULT_LEAVES,
@@ -65,7 +66,7 @@ from .semantic.symbols import (
     Kind,
 )
 
-__all__ = ["Prefilter", "may_use_known_api"]
+__all__ = ["RELATIVE_IMPORT", "Prefilter", "may_use_known_api"]
 
 _KNOWN_LEAVES = frozenset(CALL_RESULT_LEAVES) | frozenset(ANNOTATION_LEAVES)
 # The shortest spellings that every known name contains (``Session`` is in ``AsyncSession``):
@@ -86,7 +87,7 @@ def _identifiers(names: Iterable[str]) -> re.Pattern[bytes]:
 
 
 _KNOWN_NAMES = _identifiers(_KNOWN_LEAVES)
-_RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
+RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _CLOSING_LEAVES = frozenset(name.rpartition(".")[2] for name in CLOSING_WRAPPERS)
@@ -131,9 +132,8 @@ class Prefilter:
         if not may_use_known_api(source):
             return check_syntax and tree is None and not _parses(source)
         if tree is None:
-            try:
-                tree = compile(source, "<prefilter>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-            except _PARSE_ERRORS:
+            tree = cpython_tree(source)
+            if tree is None:
                 return True
         try:
             return _TreeScreen(tree).needs_analysis()
@@ -148,7 +148,7 @@ def may_use_known_api(source: bytes) -> bool:
         return True
     return (
         any(name in source for name in _KNOWN_SUBSTRINGS)
-        and (any(root in source for root in _ROOT_SUBSTRINGS) or _RELATIVE_IMPORT.search(source) is not None)
+        and (any(root in source for root in _ROOT_SUBSTRINGS) or RELATIVE_IMPORT.search(source) is not None)
         and _KNOWN_NAMES.search(source) is not None
     )
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import libcst as cst
 
 from ..discovery import UnreadableError, read_source, walk_directory
-from ..prefilter import Prefilter, may_use_known_api
+from ..prefilter import RELATIVE_IMPORT, Prefilter, may_use_known_api
 from .model import FactoryConfig, ModuleModel, module_name_for
 from .names import references
-from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
+from .parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_module
 from .symbols import Kind, call_result_kind
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
@@ -180,12 +180,9 @@ class RelevanceMatcher:
         if self._pattern is None:
             return False
         for name in set(self._pattern.findall(source)):
-            if any(module in source for module in self._names[name]) or _RELATIVE_IMPORT.search(source):
+            if any(module in source for module in self._names[name]) or RELATIVE_IMPORT.search(source):
                 return True
         return False
-
-
-_RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
 
 
 def _first_symbolic(model: ModuleModel, values: Iterable[cst.BaseExpression]) -> str | None:
@@ -459,11 +456,12 @@ class ProjectIndex:
 def _references(source: bytes, module_name: str, is_package: bool, tree: ast.Module | None = None) -> set[str] | None:
     """What ``source``'s names resolve to (:func:`.names.references`); None if CPython
     cannot parse it."""
+    tree = tree if tree is not None else cpython_tree(source)
+    if tree is None:
+        return None
     try:
-        if tree is None:
-            tree = compile(source, "<index>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
         return references(tree, module_name, is_package)
-    except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError):
+    except RecursionError:
         return None
 
 
@@ -615,7 +613,7 @@ class _Build:
                 data = read_source(path)
             except UnreadableError:
                 continue
-            relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+            relative = self._relative(path)
             self.contents[relative], self.paths[relative] = data, path
         self.digests = {relative: hashlib.sha1(data).hexdigest() for relative, data in self.contents.items()}
         self.packages = _top_level_names(root, files)
@@ -624,6 +622,9 @@ class _Build:
         self.referenced: dict[str, set[str] | None] = {}
         self.seeds: set[str] = set()
         self.parsed: dict[str, ModuleSummary | None] = {}
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
 
     def is_seed(self, relative: str) -> bool:
         data = self.contents[relative]
@@ -642,6 +643,10 @@ class _Build:
             self.referenced[relative] = names
         return self.referenced[relative]
 
+    def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
+        """Whether ``index`` makes the module relevant: the text test, then its names."""
+        return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
+
     def summarise(self, relatives: list[str], cache: IndexCache | None) -> dict[str, ModuleSummary | None]:
         """Summaries from the cache, from earlier in this build, or parsed (in workers)."""
         found: dict[str, ModuleSummary | None] = {}
@@ -652,7 +657,7 @@ class _Build:
                 to_parse.append((self.paths[relative], self.contents[relative]))
             found[relative] = summary or self.parsed.get(relative)
         for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs):
-            relative = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+            relative = self._relative(path)
             found[relative] = self.parsed[relative] = summary
         return found
 
@@ -667,11 +672,7 @@ class _Build:
                 if summary is not None:
                     self.by_file[relative] = summary
             partial = self.index()
-            pending = [
-                relative
-                for relative, data in self.contents.items()
-                if relative not in done and partial.relevance_matcher.matches(data) and partial.wants(self.references(relative, cache))
-            ]
+            pending = [relative for relative in self.contents if relative not in done and self.wanted(partial, relative, cache)]
         return self.index()
 
     def read_back(self, cache: IndexCache) -> ProjectIndex | None:
@@ -716,9 +717,7 @@ class _Build:
         for relative in edited:
             if relative in held:
                 continue
-            if self.is_seed(relative):
-                return None
-            if index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache)):
+            if self.is_seed(relative) or self.wanted(index, relative, cache):
                 return None
         return index
 

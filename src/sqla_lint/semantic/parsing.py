@@ -48,6 +48,17 @@ class Unparsable(Exception):
         self.column = max(column, 1)
 
 
+def cpython_tree(source: bytes) -> ast.Module | None:
+    """CPython's tree of ``source``, or None when CPython refuses it (the full path then
+    says why). For the stages that only need to know what the file refers to."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an invalid escape is not an error, even under -W error
+        try:
+            return compile(source, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)  # type: ignore[no-any-return]
+        except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError):
+            return None
+
+
 def check_syntax(source: bytes | str) -> ast.Module:
     """CPython's verdict on ``source`` (bytes are decoded per PEP 263); raises Unparsable."""
     return _checked(source)[1]
