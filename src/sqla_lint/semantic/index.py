@@ -358,6 +358,7 @@ class ProjectIndex:
                     tracked[name.partition(".")[0]] |= segment
         return tracked
 
+    @cached_property
     def engine_callers(self) -> set[str]:
         """Functions that create an engine, and every function found calling one of these:
         whether SQA501 fires depends on who calls them (``per_call_reason``)."""
@@ -379,7 +380,7 @@ class ProjectIndex:
         """The text test of :meth:`wants`: :meth:`tracked_names`, and the functions on an
         engine-creating chain beside their modules' names."""
         names = self.tracked_names()
-        chain = self._engine_chain
+        chain = self.engine_callers
         for qualified in chain:
             located = self._split(qualified)
             if located is not None:
@@ -390,10 +391,6 @@ class ProjectIndex:
                 if (self.resolve_function_name(target) or target) in chain:
                     names.setdefault(alias, set()).add(summary.module.rpartition(".")[2])
         return names
-
-    @cached_property
-    def _engine_chain(self) -> set[str]:
-        return self.engine_callers()
 
     @cached_property
     def _matcher(self) -> RelevanceMatcher:
@@ -424,7 +421,7 @@ class ProjectIndex:
         sites answer SQA501). None (CPython cannot parse it) counts."""
         if referenced is None:
             return True
-        chain = self._engine_chain
+        chain = self.engine_callers
         return any(
             self.tracks(qualified) or (self.resolve_function_name(qualified) or qualified) in chain
             for qualified in self._internal(referenced)
