@@ -97,7 +97,7 @@ def test_settings_key_does_not_depend_on_set_order(tmp_path: Path):
         "import sys; from sqla_lint.cache import ResultCache; from sqla_lint.settings import Settings;"
         "from sqla_lint.semantic import FactoryConfig;"
         "s = Settings(factories=FactoryConfig(frozenset(f'app.f{i}' for i in range(20))));"
-        "print(ResultCache(sys.argv[1], s).key('a.py', 'a'))"
+        "print(ResultCache(sys.argv[1], s).path.name)"
     )
     keys = {
         subprocess.run(
@@ -109,17 +109,48 @@ def test_settings_key_does_not_depend_on_set_order(tmp_path: Path):
     assert len(keys) == 1
 
 
-def test_corrupt_and_foreign_entries_are_misses(tmp_path: Path, counted: list[str]):
+def _manifest(cache_dir: Path) -> Path:
+    (manifest,) = cache_dir.glob("results-*.json")
+    return manifest
+
+
+@pytest.mark.parametrize("damage", ["not json", "a list", "files not a dict", "entries not lists"])
+def test_a_corrupt_cache_is_a_miss(tmp_path: Path, counted: list[str], damage: str):
     root = _project(tmp_path)
     cache_dir = tmp_path / "cache"
     expected = _run(root, Settings(), ResultCache(cache_dir, Settings()))
-    entries = sorted(cache_dir.rglob("*.json"))
-    assert len(entries) == 2
-    entries[0].write_text("{not json")
-    entries[1].write_text(json.dumps({"content": "0" * 32, "result": {"path": "x", "diagnostics": [], "error": None}}))
+    manifest = _manifest(cache_dir)
+    entries = json.loads(manifest.read_text())["files"]
+    manifest.write_text(
+        {
+            "not json": "{not json",
+            "a list": "[1, 2]",
+            "files not a dict": json.dumps({"files": [1]}),
+            "entries not lists": json.dumps({"files": {path: {"content": entry[0]} for path, entry in entries.items()}}),
+        }[damage]
+    )
     counted.clear()
     assert _run(root, Settings(), ResultCache(cache_dir, Settings())) == expected
     assert sorted(counted) == ["clean.py", "leak.py"]
+
+
+def test_a_foreign_entry_is_a_miss(tmp_path: Path, counted: list[str]):
+    """An entry stored for other content, another module name or another index digest is
+    not used, whatever result it holds."""
+    root = _project(tmp_path)
+    cache_dir = tmp_path / "cache"
+    expected = _run(root, Settings(), ResultCache(cache_dir, Settings()))
+    manifest = _manifest(cache_dir)
+    data = json.loads(manifest.read_text())
+    (leak,) = [path for path in data["files"] if path.endswith("leak.py")]
+    for field, value in ((0, "0" * 32), (1, "elsewhere.leak"), (2, "f" * 16)):
+        damaged = json.loads(json.dumps(data))
+        damaged["files"][leak][field] = value
+        damaged["files"][leak][3]["diagnostics"] = []  # a stale hit would hide the leak
+        manifest.write_text(json.dumps(damaged))
+        counted.clear()
+        assert _run(root, Settings(), ResultCache(cache_dir, Settings())) == expected
+        assert counted == ["leak.py"]
 
 
 def test_an_unwritable_cache_is_not_an_error(tmp_path: Path):
@@ -194,34 +225,57 @@ def test_configured_factories_key_the_cache(tmp_path: Path, counted: list[str]):
 
 def test_a_skipped_file_stays_skipped_when_read_back(tmp_path):
     """Found by merging: the cache predated `FileResult.skipped` and dropped it."""
-    from sqla_lint.cache import ResultCache
     from sqla_lint.diagnostics import FileResult
-    from sqla_lint.settings import Settings
 
-    cache = ResultCache(tmp_path, Settings())
     result = FileResult("big.py", skipped="5.0 MiB is over the 1 MiB size limit")
-    cache.put("k", "digest", result)
-    assert cache.get("k", "digest") == result
+    cache = ResultCache(tmp_path, Settings())
+    cache.put("big.py", "big", "", "digest", result)
+    cache.save()
+    assert ResultCache(tmp_path, Settings()).get("big.py", "big", "", "digest") == result
 
 
-def test_a_truncated_entry_is_a_miss_and_is_rewritten_whole(tmp_path: Path, counted: list[str]):
-    """A run killed while another process wrote the cache, or a full disk, can leave an
-    entry cut short. It is read as a miss: the file is linted again, reported the same,
-    and its entry is written whole again, so the run after that reads it."""
+def test_runs_merge_what_they_store(tmp_path: Path, counted: list[str]):
+    """Two runs over different folders with one cache: the second keeps the first's entries."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for root in (first, second):
+        root.mkdir()
+        (root / "leak.py").write_text(LEAK)
+    cache_dir = tmp_path / "cache"
+    _run(first, Settings(), ResultCache(cache_dir, Settings()))
+    _run(second, Settings(), ResultCache(cache_dir, Settings()))
+    counted.clear()
+    _run(first, Settings(), ResultCache(cache_dir, Settings()))
+    _run(second, Settings(), ResultCache(cache_dir, Settings()))
+    assert counted == []
+
+
+def test_a_warm_run_does_not_write(tmp_path: Path):
+    root = _project(tmp_path)
+    cache_dir = tmp_path / "cache"
+    _run(root, Settings(), ResultCache(cache_dir, Settings()))
+    manifest = _manifest(cache_dir)
+    os.utime(manifest, ns=(0, 0))
+    _run(root, Settings(), ResultCache(cache_dir, Settings()))
+    assert manifest.stat().st_mtime_ns == 0
+
+
+def test_a_truncated_cache_is_a_miss_and_is_rewritten_whole(tmp_path: Path, counted: list[str]):
+    """A run killed while another process wrote the cache, or a full disk, can leave the
+    cache cut short. It is read as a miss: the files are linted again, reported the same,
+    and the cache is written whole again, so the run after that reads it."""
     root = _project(tmp_path)
     cache_dir = tmp_path / "cache"
     expected = _run(root, Settings(), ResultCache(cache_dir, Settings()))
-    entries = {path: path.read_bytes() for path in cache_dir.rglob("*.json")}
-    assert len(entries) == 2
-    for path, whole in entries.items():
-        json.loads(whole)
-        path.write_bytes(whole[: len(whole) // 2])
-        with pytest.raises(ValueError):
-            json.loads(path.read_bytes())
+    manifest = _manifest(cache_dir)
+    whole = manifest.read_bytes()
+    assert len(json.loads(whole)["files"]) == 2
+    manifest.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError):
+        json.loads(manifest.read_bytes())
     counted.clear()
     assert _run(root, Settings(), ResultCache(cache_dir, Settings())) == expected
     assert sorted(counted) == ["clean.py", "leak.py"]
-    assert {path: path.read_bytes() for path in cache_dir.rglob("*.json")} == entries
+    assert manifest.read_bytes() == whole
     counted.clear()
     assert _run(root, Settings(), ResultCache(cache_dir, Settings())) == expected
     assert counted == []

@@ -16,7 +16,7 @@ from sqla_lint.discovery import read_source, walk_directory
 from sqla_lint.engine import lint_source, might_have_findings
 from sqla_lint.semantic import index as index_module
 from sqla_lint.semantic.index import ProjectIndex, build_index
-from sqla_lint.semantic.model import FactoryConfig
+from sqla_lint.semantic.project import FactoryConfig
 from sqla_lint.settings import Settings
 
 from .conftest import FIXTURES, copy_project

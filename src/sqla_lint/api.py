@@ -15,77 +15,81 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import as_completed
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cache import ResultCache, content_hash
 from .diagnostics import FileResult
-from .discovery import UnreadableError, discover, read_source
-from .engine import lint_source
-from .fixer import FileFix, fix_file, fix_source
-from .semantic.index import ProjectIndex, build_index, find_project_root
-from .semantic.model import module_name_for
+from .discovery import Discovered, UnreadableError, discover, read_source
+from .semantic.index import ProjectIndex, build_index
+from .semantic.project import find_project_root, module_name_for
 from .settings import Settings
-from .workers import batches_by_size, worker_pool
 
-__all__ = ["fix_paths", "fix_source", "lint_file", "lint_paths", "lint_source"]
+if TYPE_CHECKING:
+    import ast
+
+    from .fixer import FileFix, FixedSource
+
+__all__ = ["fix_found", "fix_paths", "fix_source", "lint_file", "lint_found", "lint_paths", "lint_source"]
 
 _PARALLEL_THRESHOLD = 16
 
 Item = tuple[Path, Path | None]  # a file and the root of its project (None: no index)
 
 
-def lint_file(
-    path: Path, settings: Settings, index: ProjectIndex | None = None, cache: ResultCache | None = None
+def lint_source(
+    source: bytes | str, path: str, settings: Settings, index: ProjectIndex | None = None, *, tree: ast.Module | None = None
 ) -> FileResult:
+    """:func:`.engine.lint_source`, imported on first use: a run answered from the cache
+    never loads the engine, the rules or libcst."""
+    from .engine import lint_source as lint
+
+    return lint(source, path, settings, index, tree=tree)
+
+
+def fix_source(
+    data: bytes, path: str, settings: Settings, *, unsafe: bool = False, index: ProjectIndex | None = None
+) -> FixedSource:
+    """:func:`.fixer.fix_source`, imported on first use (see :func:`lint_source`)."""
+    from .fixer import fix_source as fix
+
+    return fix(data, path, settings, unsafe=unsafe, index=index)
+
+
+def lint_file(path: Path, settings: Settings, index: ProjectIndex | None = None) -> FileResult:
     try:
         data = read_source(path)
     except UnreadableError as error:
         return FileResult(str(path), error=str(error))
-    if cache is None:
-        return lint_source(data, str(path), settings, index)
-    key = _cache_key(cache, path, index)
-    digest = content_hash(data)
-    result = cache.get(key, digest)
-    if result is None:
-        result = lint_source(data, str(path), settings, index)
-        cache.put(key, digest, result)
-    return result
+    return lint_source(data, str(path), settings, index)
 
 
-def _cache_key(cache: ResultCache, path: Path, index: ProjectIndex | None) -> str:
-    """A file's findings depend on other modules through the index: its digest is in the key."""
-    return cache.key(str(path), f"{module_name_for(str(path))}\0{index.digest() if index is not None else ''}")
-
-
-# Each worker receives the project indexes and the cache once, at start-up, not with every batch.
+# Each worker receives the project indexes once, at start-up, not with every batch.
 _worker_indexes: dict[Path, ProjectIndex] = {}
-_worker_cache: ResultCache | None = None
 
 
-def _set_worker_state(indexes: dict[Path, ProjectIndex], cache: ResultCache | None) -> None:
-    global _worker_cache
+def _set_worker_state(indexes: dict[Path, ProjectIndex]) -> None:
     _worker_indexes.clear()
     _worker_indexes.update(indexes)
-    _worker_cache = cache
 
 
-def _start_worker(indexes: dict[Path, ProjectIndex], cache: ResultCache | None) -> None:
+def _start_worker(indexes: dict[Path, ProjectIndex]) -> None:
     """Runs once per worker. Linting allocates millions of short-lived nodes; collecting
     less often, and never scanning what was imported, saves about a tenth of the time."""
-    _set_worker_state(indexes, cache)
+    _set_worker_state(indexes)
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
 
 
 def _lint_batch(items: list[Item], settings: Settings) -> list[FileResult]:
-    return [lint_file(path, settings, _worker_indexes.get(root) if root else None, _worker_cache) for path, root in items]
+    return [lint_file(path, settings, _worker_indexes.get(root) if root else None) for path, root in items]
 
 
 def _fix_batch(items: list[Item], settings: Settings, unsafe: bool, write: bool) -> list[FileFix]:
+    from .fixer import fix_file
+
     return [
         fix_file(path, settings, unsafe=unsafe, write=write, index=_worker_indexes.get(root) if root else None)
         for path, root in items
@@ -106,11 +110,11 @@ def project_indexes(
 ) -> tuple[dict[Path, ProjectIndex], list[Path | None]]:
     """One index per project root; the root of each file (or None without an index)."""
     roots: list[Path | None] = []
-    by_directory: dict[Path, Path] = {}
+    by_directory: dict[str, Path] = {}
     for path in files:
-        directory = path.parent
+        directory = os.path.dirname(path)
         if directory not in by_directory:
-            by_directory[directory] = find_project_root(directory) or fallback_roots.get(path, directory).resolve()
+            by_directory[directory] = find_project_root(Path(directory or ".")) or fallback_roots.get(path, Path(directory)).resolve()
         roots.append(by_directory[directory] if settings.project_index else None)
     indexes = {
         root: build_index(root, settings.factories, settings.exclude, use_cache=settings.cache, jobs=jobs)
@@ -125,12 +129,18 @@ def lint_paths(
     *,
     force_exclude: bool = False,
     jobs: int | None = None,
-    walk_roots: Mapping[str, Path] | None = None,
     cache: ResultCache | None = None,
 ) -> Iterator[FileResult]:
-    """Lint files and directories. ``walk_roots`` says, for files found by an earlier walk,
-    which directory that walk started from: the project root when no marker file says so."""
-    yield from _run(paths, settings, _lint_batch, force_exclude, jobs, walk_roots, cache)
+    """Lint files and directories (directories are walked)."""
+    yield from lint_found(list(discover(paths, settings.exclude, force_exclude)), settings, jobs=jobs, cache=cache)
+
+
+def lint_found(
+    found: list[Discovered], settings: Settings, *, jobs: int | None = None, cache: ResultCache | None = None
+) -> Iterator[FileResult]:
+    """Lint the files an earlier walk found (the CLI's, which grouped them by configuration).
+    Where a walk started is the project root of a file with no marker file above it."""
+    yield from _run(found, settings, _lint_batch, jobs, cache)
 
 
 def fix_paths(
@@ -141,49 +151,93 @@ def fix_paths(
     write: bool = True,
     force_exclude: bool = False,
     jobs: int | None = None,
-    walk_roots: Mapping[str, Path] | None = None,
 ) -> Iterator[FileFix]:
     """Fix every file, writing those that change unless ``write`` is off (``--diff``)."""
-    yield from _run(paths, settings, partial(_fix_batch, unsafe=unsafe, write=write), force_exclude, jobs, walk_roots, None)
+    found = list(discover(paths, settings.exclude, force_exclude))
+    yield from fix_found(found, settings, unsafe=unsafe, write=write, jobs=jobs)
+
+
+def fix_found(
+    found: list[Discovered], settings: Settings, *, unsafe: bool = False, write: bool = True, jobs: int | None = None
+) -> Iterator[FileFix]:
+    """:func:`fix_paths` for the files an earlier walk found."""
+    yield from _run(found, settings, partial(_fix_batch, unsafe=unsafe, write=write), jobs, None)
 
 
 def _run(
-    paths: Iterable[str],
+    discovered: list[Discovered],
     settings: Settings,
     batch: Callable[[list[Item], Settings], list[Any]],
-    force_exclude: bool,
     jobs: int | None,
-    walk_roots: Mapping[str, Path] | None,
     cache: ResultCache | None,
 ) -> Iterator[Any]:
-    discovered = list(discover(paths, settings.exclude, force_exclude))
     files = [found.path for found in discovered]
     workers = jobs or os.cpu_count() or 1
-    fallback = {f.path: (walk_roots or {}).get(str(f.path), f.root) for f in discovered}
+    fallback = {found.path: found.root for found in discovered}
     indexes, roots = project_indexes(files, fallback, settings, workers)
     items: list[Item] = list(zip(files, roots))
-    results: dict[int, Any] = _cached_results(items, indexes, cache) if cache is not None else {}
+    cached = _CachedRun(cache, items, indexes) if cache is not None else None
+    results: dict[int, Any] = cached.hits() if cached is not None else {}
     todo = [position for position in range(len(items)) if position not in results]
     workers = min(workers, len(todo) // _PARALLEL_THRESHOLD or 1)
-    if workers <= 1:
-        _set_worker_state(indexes, cache)
-        for position, item in enumerate(items):
-            yield results[position] if position in results else batch([item], settings)[0]
-        return
-    yield from _in_workers(items, results, todo, settings, batch, workers, indexes, cache)
+    try:
+        if workers <= 1:
+            _set_worker_state(indexes)
+            for position, item in enumerate(items):
+                if position not in results:
+                    results[position] = batch([item], settings)[0]
+                    if cached is not None:
+                        cached.store(position, results[position])
+                yield results.pop(position)
+        else:
+            yield from _in_workers(items, results, todo, settings, batch, workers, indexes, cached)
+    finally:
+        if cached is not None:
+            cached.cache.save()
 
 
-def _cached_results(items: list[Item], indexes: dict[Path, ProjectIndex], cache: ResultCache) -> dict[int, FileResult]:
-    found = {}
-    for position, (path, root) in enumerate(items):
-        try:
-            data = read_source(path)
-        except UnreadableError:
-            continue
-        result = cache.get(_cache_key(cache, path, indexes.get(root) if root else None), content_hash(data))
-        if result is not None:
-            found[position] = result
-    return found
+class _CachedRun:
+    """The result cache's side of one run: the key of every file, the hits, and what to store.
+
+    A file's content hash comes from its project's index build, which read every file
+    already, so a warm run reads each file once; a file outside any index is read here.
+    """
+
+    def __init__(self, cache: ResultCache, items: list[Item], indexes: dict[Path, ProjectIndex]) -> None:
+        self.cache = cache
+        self.keys: list[tuple[str, str, str, str] | None] = []
+        cwd = os.getcwd()
+        for path, root in items:
+            text = str(path)
+            index = indexes.get(root) if root else None
+            content = index.file_hashes.get(_absolute(text, cwd)) if index is not None else None
+            if content is None:
+                try:
+                    content = content_hash(read_source(path))
+                except UnreadableError:
+                    self.keys.append(None)  # linting reports it, and nothing is stored
+                    continue
+            self.keys.append((text, module_name_for(text), index.digest() if index is not None else "", content))
+
+    def hits(self) -> dict[int, FileResult]:
+        found = {}
+        for position, key in enumerate(self.keys):
+            result = self.cache.get(*key) if key is not None else None
+            if result is not None:
+                found[position] = result
+        return found
+
+    def store(self, position: int, result: FileResult) -> None:
+        key = self.keys[position]
+        if key is not None:
+            self.cache.put(*key, result)
+
+
+def _absolute(path: str, cwd: str) -> str:
+    """``os.path.abspath`` without asking for the working directory once per file."""
+    joined = os.path.join(cwd, path)
+    already_normal = os.sep == "/" and "/." not in f"/{path}" and "//" not in path  # no ".", "..", "//"
+    return joined if already_normal else os.path.normpath(joined)
 
 
 def _in_workers(
@@ -194,15 +248,22 @@ def _in_workers(
     batch: Callable[[list[Item], Settings], list[Any]],
     workers: int,
     indexes: dict[Path, ProjectIndex],
-    cache: ResultCache | None,
+    cached: _CachedRun | None,
 ) -> Iterator[Any]:
+    from concurrent.futures import as_completed
+
+    from . import engine  # noqa: F401  (imported once here, so forked workers inherit it)
+    from .workers import batches_by_size, worker_pool
+
     batches = [[todo[i] for i in batch] for batch in batches_by_size([_size(items[i][0]) for i in todo], workers)]
-    with worker_pool(workers, _start_worker, (indexes, cache)) as pool:
+    with worker_pool(workers, _start_worker, (indexes,)) as pool:
         pending = {pool.submit(batch, [items[i] for i in chunk], settings): chunk for chunk in batches}
         next_position = 0
         for future in as_completed(pending):
             for position, result in zip(pending[future], future.result()):
                 results[position] = result
+                if cached is not None:
+                    cached.store(position, result)
             while next_position in results:
                 yield results.pop(next_position)
                 next_position += 1

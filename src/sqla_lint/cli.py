@@ -15,24 +15,27 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
-from .api import fix_paths, fix_source, index_for, lint_paths, lint_source
+from .api import fix_found, fix_source, index_for, lint_found, lint_source
 from .baseline import DEFAULT_NAME as DEFAULT_BASELINE
 from .baseline import Baseline
 from .changes import changed_lines
 from .config import ConfigResolver, Overrides, baseline_path
 from .cache import ResultCache, default_cache_dir
 from .diagnostics import Diagnostic, FileResult
-from .discovery import PathError
-from .fixer import FileFix, applies
-from .rules import RULES_BY_CODE
-from .docs import rule_page, rules_table
+from .discovery import PathError, one_walk_per_folder
 from .noqa import add_noqa
 from .output import FORMATS, NEEDS_SOURCES, RenderContext
 from .output.statistics import render_statistics
 from .settings import ALL_CODES, ConfigError, Settings
+
+if TYPE_CHECKING:
+    from .fixer import FileFix
+
+# The fixer, the rules and their documentation load libcst; they are imported by the
+# commands that use them, so a lint answered from the cache starts without it.
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -102,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
-            return _check(args)
+            with one_walk_per_folder():
+                return _check(args)
         if args.command == "rule":
             return _rule(args.code)
         if args.command == "rules":
@@ -125,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _rule(code: str) -> int:
+    from .docs import rule_page
+
     try:
         sys.stdout.write(rule_page(code.upper()))
     except KeyError:
@@ -133,6 +139,8 @@ def _rule(code: str) -> int:
 
 
 def _rules(output_format: str) -> int:
+    from .docs import rules_table
+
     rows = rules_table()
     if output_format == "json":
         import json
@@ -174,12 +182,11 @@ def _check(args: argparse.Namespace) -> int:
         results.append(lint_source(data, name, settings, index_for(Path(name if args.stdin_filename else "."), settings)))
         enabled_by_file[os.path.abspath(name)] = settings.enabled
     else:
-        for settings, files, walk_roots in resolver.plan(paths, args.force_exclude):
-            enabled_by_file.update(dict.fromkeys(map(os.path.abspath, files), settings.enabled))
+        for settings, found in resolver.plan(paths, args.force_exclude):
+            enabled_by_file.update(dict.fromkeys((os.path.abspath(f.path) for f in found), settings.enabled))
             settings = _honour_no_cache(args, settings)
             cache = None if args.no_cache else ResultCache(default_cache_dir(paths), settings)
-            for result in lint_paths(files, settings, jobs=args.jobs, walk_roots=walk_roots, cache=cache):
-                results.append(result)
+            results.extend(lint_found(found, settings, jobs=args.jobs, cache=cache))
 
     diagnostics: list[Diagnostic] = sorted(
         (d for result in results for d in result.diagnostics), key=Diagnostic.sort_key
@@ -337,6 +344,8 @@ def _errors(count: int) -> str:
 
 def _hidden_fixes_hint(diagnostics: list[Diagnostic], unsafe: bool) -> None:
     """After ``--fix`` or ``--diff``, say when unsafe fixes were left unapplied (on stderr)."""
+    from .fixer import applies
+
     hidden = sum(d.fix is not None and not applies(d.fix, unsafe) for d in diagnostics)
     if hidden:
         sys.stderr.write(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)\n")
@@ -351,6 +360,8 @@ def _honour_no_cache(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 def _fix(args: argparse.Namespace, paths: list[str], resolver: ConfigResolver, output_format: str) -> int:
+    from .fixer import FileFix
+
     """``--fix`` writes fixed files and reports what remains; ``--diff`` prints diffs and writes nothing."""
     from_stdin = paths == ["-"]
     if from_stdin:
@@ -363,8 +374,8 @@ def _fix(args: argparse.Namespace, paths: list[str], resolver: ConfigResolver, o
     else:
         outcomes = [
             outcome
-            for settings, files, walk_roots in resolver.plan(paths, args.force_exclude)
-            for outcome in fix_paths(files, _honour_no_cache(args, settings), unsafe=args.unsafe_fixes, write=not args.diff, jobs=args.jobs, walk_roots=walk_roots)
+            for settings, found in resolver.plan(paths, args.force_exclude)
+            for outcome in fix_found(found, _honour_no_cache(args, settings), unsafe=args.unsafe_fixes, write=not args.diff, jobs=args.jobs)
         ]
     failed = False
     for outcome in outcomes:
@@ -425,6 +436,8 @@ def _unified_diff(outcome: FileFix) -> str:
 def _fix_summary(outcomes: list[FileFix]) -> str:
     """ruff's ``--show-fixes`` block: per file, how many findings of each rule were fixed."""
     from collections import Counter
+
+    from .rules import RULES_BY_CODE
 
     fixed = sum(len(outcome.fixed) for outcome in outcomes)
     lines = [f"Fixed {_errors(fixed)}:"]

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .discovery import DEFAULT_EXCLUDES, discover, is_excluded
-from .semantic import FactoryConfig
+from .discovery import DEFAULT_EXCLUDES, Discovered, discover, is_excluded
+from .semantic.project import FactoryConfig
 from .settings import ConfigError, Settings, expand_selectors
 
 KNOWN_KEYS = frozenset(
@@ -176,20 +176,31 @@ class ConfigResolver:
         elif config is not None:
             self._fixed = load_config(config)
         self._by_directory: dict[Path, Path | None] = {}
+        self._by_text: dict[str, FileConfig] = {}
         self._configs: dict[Path | None, FileConfig] = {}
         self._settings: dict[Path | None, Settings] = {}
 
     def config_for(self, path: Path) -> FileConfig:
         if self._fixed is not None:
-            return self._fixed
-        directory = path if path.is_dir() else path.parent
-        found = self._lookup(Path(os.path.abspath(directory)))
-        if found not in self._configs:
-            self._configs[found] = load_config(found) if found is not None else FileConfig()
-        return self._configs[found]
+            return self._fixed  # without asking the file system whether ``path`` is a folder
+        return self._config_in(os.fspath(path if path.is_dir() else path.parent))
 
     def settings_for(self, path: Path) -> Settings:
-        config = self.config_for(path)
+        return self._settings_of(self.config_for(path))
+
+    def _config_in(self, directory: str) -> FileConfig:
+        """Per folder as spelled: a walk asks once per folder, not once per file."""
+        if self._fixed is not None:
+            return self._fixed
+        config = self._by_text.get(directory)
+        if config is None:
+            found = self._lookup(Path(os.path.abspath(directory)))
+            if found not in self._configs:
+                self._configs[found] = load_config(found) if found is not None else FileConfig()
+            config = self._by_text[directory] = self._configs[found]
+        return config
+
+    def _settings_of(self, config: FileConfig) -> Settings:
         if config.path not in self._settings:
             self._settings[config.path] = build_settings(config, self._overrides)
         return self._settings[config.path]
@@ -207,14 +218,14 @@ class ConfigResolver:
         self._by_directory[directory] = found
         return found
 
-    def plan(self, paths: list[str], force_exclude: bool) -> list[tuple[Settings, list[str], dict[str, Path]]]:
+    def plan(self, paths: list[str], force_exclude: bool) -> list[tuple[Settings, list[Discovered]]]:
         """The files to lint, grouped by the settings that govern them.
 
         Each path given is walked with the exclusions of its own configuration; a file
         under a nested configuration is linted with that one, and skipped if that one
         excludes it (relative to its directory), unless it was named explicitly.
         """
-        groups: dict[Path | None, tuple[Settings, list[str], dict[str, Path]]] = {}
+        groups: dict[Path | None, tuple[Settings, list[Discovered]]] = {}
         seen: set[Path] = set()
         for raw in paths:
             walk_settings = self.settings_for(Path(raw))
@@ -222,13 +233,11 @@ class ConfigResolver:
                 if found.path in seen:
                     continue
                 seen.add(found.path)
-                config = self.config_for(found.path)
-                settings = self.settings_for(found.path)
+                config = self._config_in(os.path.dirname(found.path))
+                settings = self._settings_of(config)
                 if settings is not walk_settings and (force_exclude or not found.explicit) and config.root is not None:
                     relative = Path(os.path.relpath(os.path.abspath(found.path), os.path.abspath(config.root)))
                     if is_excluded(relative, settings.exclude):
                         continue
-                group = groups.setdefault(config.path, (settings, [], {}))
-                group[1].append(str(found.path))
-                group[2][str(found.path)] = found.root  # where the walk started: the project when no marker
+                groups.setdefault(config.path, (settings, []))[1].append(found)
         return list(groups.values())

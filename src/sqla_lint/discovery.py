@@ -14,6 +14,7 @@ import re
 import stat
 import subprocess
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -86,30 +87,53 @@ def read_source(path: Path) -> bytes:
 
 def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
     """Whether any component of ``path``, or the path itself, matches an exclude pattern."""
-    any_part, whole = _exclusion_patterns(tuple(patterns))
-    if any(any_part.match(os.path.normcase(part)) for part in path.parts):
-        return True
-    return whole.match(os.path.normcase(path.as_posix())) is not None
+    exclusions = _exclusions(tuple(patterns))
+    return any(exclusions.part(part) for part in path.parts) or exclusions.whole(path.as_posix())
+
+
+class _Exclusions:
+    """``fnmatch`` semantics for a set of exclude patterns, fast enough to ask per path.
+
+    A pattern matches a component of a path, or (as ``P``, ``*/P`` or ``*/P/*``) the whole
+    path relative to where the walk started. A plain name (``.venv``, no ``/`` and no
+    wildcard) can only match the whole path where it also matches a component, so it is
+    a set lookup per component and left out of the whole-path expression. The rest are
+    compiled into one expression each: one call per pattern cost half a second on three
+    thousand files, and the whole-path forms of the default names as much again.
+    """
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        normalised = [os.path.normcase(pattern) for pattern in patterns]
+        self.names = frozenset(p for p in normalised if "/" not in p and not _WILDCARD.search(p))
+        globs = [p for p in normalised if p not in self.names]
+        self._part = _union(globs)
+        self._whole = _union([form for p in globs for form in (p, f"*/{p}", f"*/{p}/*")])
+
+    def part(self, name: str) -> bool:
+        name = os.path.normcase(name)
+        return name in self.names or self._part.match(name) is not None
+
+    def whole(self, relative: str) -> bool:
+        return self._whole.match(os.path.normcase(relative)) is not None
+
+
+_WILDCARD = re.compile(r"[*?[]")
+
+
+def _union(globs: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs) or "(?!)")
 
 
 @lru_cache(maxsize=32)
-def _exclusion_patterns(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """``fnmatch`` semantics, with every pattern compiled into one expression: discovery
-    tests each path against each pattern, and one call per pattern cost half a second on
-    three thousand files."""
-    def union(globs: Iterable[str]) -> re.Pattern[str]:
-        return re.compile("|".join(f"(?:{fnmatch.translate(os.path.normcase(glob))})" for glob in globs) or "(?!)")
-
-    return union(patterns), union(form for pattern in patterns for form in (pattern, f"*/{pattern}", f"*/{pattern}/*"))
+def _exclusions(patterns: tuple[str, ...]) -> _Exclusions:
+    return _Exclusions(patterns)
 
 
 def discover(paths: Iterable[str], excludes: tuple[str, ...], force_exclude: bool) -> Iterator[Discovered]:
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
-        if not path.exists() and not path.is_symlink():
-            raise PathError(f"{raw}: No such file or directory")
-        if path.is_dir():
+        if _is_directory(raw):
             for found in walk_directory(path, excludes):
                 if found not in seen:
                     seen.add(found)
@@ -122,30 +146,86 @@ def discover(paths: Iterable[str], excludes: tuple[str, ...], force_exclude: boo
                 yield Discovered(path, explicit=True, root=path.parent)
 
 
+def _is_directory(raw: str) -> bool:
+    """One ``stat`` per path named (a run can name thousands). A path that exists only as
+    a link (broken, or a loop) or cannot be examined is a file: reading it says why."""
+    try:
+        return stat.S_ISDIR(os.stat(raw).st_mode)
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR) and not os.path.lexists(raw):
+            raise PathError(f"{raw}: No such file or directory") from None
+        return False
+
+
 def walk_directory(root: Path, excludes: tuple[str, ...]) -> Iterator[Path]:
+    """The ``.py`` files under ``root`` that are neither ignored nor excluded, in order."""
+    key = (os.path.realpath(root), tuple(excludes))
+    relatives = _remembered.get(key) if _remembered is not None else None
+    if relatives is None:
+        relatives = _walk(root, excludes)
+        if _remembered is not None:
+            _remembered[key] = relatives
+    for relative in relatives:
+        yield Path(root, relative)
+
+
+_remembered: dict[tuple[str, tuple[str, ...]], list[str]] | None = None
+
+
+@contextmanager
+def one_walk_per_folder() -> Iterator[None]:
+    """Within one command, walk each folder once: the CLI walks the paths it is given, and
+    each project index walks its project root, which is usually the same folder. Off
+    for library callers, who may change the tree between calls."""
+    global _remembered
+    _remembered = {}
+    try:
+        yield
+    finally:
+        _remembered = None
+
+
+def _walk(root: Path, excludes: tuple[str, ...]) -> list[str]:
+    """Relative paths (``/``-separated) of :func:`walk_directory`'s files.
+
+    Paths are tested as text relative to ``root`` (what :func:`is_excluded` does with
+    ``Path`` objects, without building one per path and part): a folder is tested when
+    the walk reaches it, so a file is left with its own name and its whole relative path.
+    """
+    exclusions = _exclusions(tuple(excludes))
+
+    def excluded(name: str, relative: str) -> bool:
+        return exclusions.part(name) or exclusions.whole(relative)
+
     tracked = _git_files(root)
     if tracked is not None:
-        for path in sorted(tracked):
-            relative = path.relative_to(root) if path.is_relative_to(root) else path
-            if not is_excluded(relative, excludes):
-                yield path
-        return
-    for directory, subdirectories, files in os.walk(root):
-        current = Path(directory)
+        return [
+            relative
+            for relative in sorted(tracked, key=lambda relative: relative.split("/"))  # as Path sorts
+            if not any(exclusions.part(part) for part in relative.split("/")[:-1])
+            and not excluded(relative.rpartition("/")[2], relative)
+        ]
+    found = []
+    top = os.fspath(root)
+    prefix = os.path.join(top, "")
+    for directory, subdirectories, files in os.walk(top):
+        relative_directory = "" if directory == top else directory[len(prefix) :].replace(os.sep, "/") + "/"
         subdirectories[:] = sorted(
             name
             for name in subdirectories
-            if not is_excluded(Path(name), excludes) and not (current / name / "pyvenv.cfg").exists()
+            if not excluded(name, name) and not os.path.exists(os.path.join(directory, name, "pyvenv.cfg"))
         )
-        for name in sorted(files):
-            if name.endswith(".py"):
-                candidate = current / name
-                if not is_excluded(candidate.relative_to(root), excludes):
-                    yield candidate
+        found.extend(
+            relative_directory + name
+            for name in sorted(files)
+            if name.endswith(".py") and not excluded(name, relative_directory + name)
+        )
+    return found
 
 
-def _git_files(root: Path) -> list[Path] | None:
-    """``.py`` files git tracks or would track (not ignored) under ``root``; None outside git."""
+def _git_files(root: Path) -> list[str] | None:
+    """``.py`` files git tracks or would track (not ignored) under ``root``, relative to it
+    with ``/``; None outside git."""
     try:
         completed = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
@@ -160,7 +240,8 @@ def _git_files(root: Path) -> list[Path] | None:
     files = []
     for entry in completed.stdout.split(b"\0"):
         if entry.endswith(b".py"):
-            path = root / os.fsdecode(entry)
-            if path.is_file() or path.is_symlink():  # a broken link is reported, a deleted file is not
-                files.append(path)
+            relative = os.fsdecode(entry)
+            path = os.path.join(root, relative)
+            if os.path.isfile(path) or os.path.islink(path):  # a broken link is reported, a deleted file is not
+                files.append(relative)
     return files

@@ -26,7 +26,7 @@ from .prefilter import Prefilter, may_use_known_api
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
-from .semantic.model import module_name_for
+from .semantic.project import module_name_for
 from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_module
 from .settings import SYNTAX_ERROR_CODE, Settings
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .discovery import DEFAULT_EXCLUDES
-from .rules import RULES_BY_CODE
-from .semantic import FactoryConfig
+from .rules.catalogue import RULE_CODES
+from .semantic.project import FactoryConfig
 
 SYNTAX_ERROR_CODE = "SQA001"
-ALL_CODES: tuple[str, ...] = (SYNTAX_ERROR_CODE, *sorted(RULES_BY_CODE))
+ALL_CODES: tuple[str, ...] = (SYNTAX_ERROR_CODE, *RULE_CODES)
 
 
 class ConfigError(Exception):
@@ -50,4 +50,4 @@ class Settings:
 
     @property
     def enabled_rules(self) -> tuple[str, ...]:
-        return tuple(code for code in sorted(self.enabled) if code in RULES_BY_CODE)
+        return tuple(code for code in RULE_CODES if code in self.enabled)

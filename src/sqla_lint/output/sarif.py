@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..diagnostics import Diagnostic, Location
-from ..docs import rule_page, rules_table, section
 from .json_format import DOCS_URL
 
 if TYPE_CHECKING:
@@ -26,6 +25,8 @@ SRCROOT = "%SRCROOT%"
 
 
 def _rules() -> list[dict[str, Any]]:
+    from ..docs import rule_page, rules_table, section  # the rule pages load the rules
+
     rules = []
     for code, name, fix, summary in rules_table():
         page = rule_page(code)

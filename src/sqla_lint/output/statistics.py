@@ -7,10 +7,11 @@ from collections import Counter
 from typing import TextIO
 
 from ..diagnostics import Diagnostic
-from ..docs import rules_table
 
 
 def render_statistics(diagnostics: list[Diagnostic], stream: TextIO, *, as_json: bool = False) -> None:
+    from ..docs import rules_table  # the rule names come from the rules
+
     names = {code: name for code, name, _fix, _summary in rules_table()}
     counts = Counter(d.code for d in diagnostics)
     fixable = Counter(d.code for d in diagnostics if d.fix is not None)

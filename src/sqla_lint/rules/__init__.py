@@ -1,25 +1,46 @@
-"""The rule catalogue: one module per rule, registered here in code order."""
+"""The rules: one module per rule, registered in :mod:`.catalogue` in code order.
+
+The rule classes are loaded on first use (PEP 562): settings and the result cache need
+only the codes, and importing the rules means importing libcst.
+"""
 
 from __future__ import annotations
 
-from .base import Finding, Rule, RuleContext
-from .cached_session import CachedSession
-from .connection_not_closed import ConnectionNotClosed
-from .engine_per_call import EnginePerCall
-from .lifespan_resource_not_closed import LifespanResourceNotClosed
-from .redundant_session_close import RedundantSessionClose
-from .scoped_session_not_removed import ScopedSessionNotRemoved
-from .session_not_closed import SessionNotClosed
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-ALL_RULES: tuple[type[Rule], ...] = (
-    SessionNotClosed,
-    CachedSession,
-    ScopedSessionNotRemoved,
-    RedundantSessionClose,
-    EnginePerCall,
-    LifespanResourceNotClosed,
-    ConnectionNotClosed,
-)
-RULES_BY_CODE: dict[str, type[Rule]] = {rule.CODE: rule for rule in ALL_RULES}
+from .catalogue import RULE_CODES, RULE_MODULES
 
-__all__ = ["ALL_RULES", "RULES_BY_CODE", "Finding", "Rule", "RuleContext"]
+if TYPE_CHECKING:
+    from .base import Finding, Rule, RuleContext
+
+    ALL_RULES: tuple[type[Rule], ...]
+    RULES_BY_CODE: dict[str, type[Rule]]
+
+__all__ = ["ALL_RULES", "RULES_BY_CODE", "RULE_CODES", "Finding", "Rule", "RuleContext"]
+
+
+def _rule_for(code: str, module_name: str) -> type[Rule]:
+    from .base import Rule
+
+    module = import_module(f".{module_name}", __name__)
+    rules = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, Rule) and value is not Rule and getattr(value, "CODE", None) == code
+    ]
+    if len(rules) != 1:
+        raise ImportError(f"rules.catalogue says {module.__name__} defines the rule {code}; it defines {len(rules)}")
+    return rules[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ALL_RULES", "RULES_BY_CODE"):
+        all_rules = tuple(_rule_for(code, module) for code, module in RULE_MODULES.items())
+        globals().update(ALL_RULES=all_rules, RULES_BY_CODE={rule.CODE: rule for rule in all_rules})
+        return globals()[name]
+    if name in ("Finding", "Rule", "RuleContext"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

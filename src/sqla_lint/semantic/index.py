@@ -22,38 +22,27 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import libcst as cst
-
+from ..cache import content_hash
 from ..discovery import UnreadableError, read_source, walk_directory
-from ..prefilter import RELATIVE_IMPORT, Prefilter, may_use_known_api
-from .model import FactoryConfig, ModuleModel, module_name_for
-from .names import references
-from .parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_module
+from .project import FactoryConfig, module_name_for
 from .symbols import Kind, call_result_kind
 
-PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
-SUMMARY_FORMAT = 2  # 2: functions say whether they create an engine
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from ..prefilter import Prefilter
+    from .model import ModuleModel
+
+# Reading an index back from its cache needs no parser, so what parses (libcst, the
+# model, the prefilter) is imported inside the functions that summarise and search.
+SUMMARY_FORMAT = 3  # 2: functions say whether they create an engine; 3: content hashes of cache.content_hash
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
 _MAX_DEPTH = 12
-
-
-def find_project_root(path: Path) -> Path | None:
-    """The nearest folder with ``pyproject.toml``, ``setup.cfg`` or ``.git`` above ``path``."""
-    start = path.resolve()
-    return _project_root_of(start if start.is_dir() else start.parent)
-
-
-@lru_cache(maxsize=4096)
-def _project_root_of(directory: Path) -> Path | None:
-    """Remembered for the life of the process, per folder: siblings share their parents'
-    answer, and a run does not see marker files appear."""
-    if any((directory / marker).exists() for marker in PROJECT_MARKERS):
-        return directory
-    return None if directory == directory.parent else _project_root_of(directory.parent)
 
 
 @dataclass(frozen=True)
@@ -177,6 +166,8 @@ class RelevanceMatcher:
         )
 
     def matches(self, source: bytes) -> bool:
+        from ..prefilter import RELATIVE_IMPORT
+
         if self._pattern is None:
             return False
         for name in set(self._pattern.findall(source)):
@@ -203,6 +194,9 @@ class ProjectIndex:
         self._removed: set[str] | None = None
         self._digest = digest  # known already when the summaries come from the index cache
         self._tracked: dict[str, bool] = {}
+        # The content hash of every file the build read, by absolute path: the result
+        # cache's keys, so a run reads each file once.
+        self.file_hashes: dict[str, str] = {}
 
     # -- symbols -------------------------------------------------------------------------
 
@@ -453,6 +447,9 @@ class ProjectIndex:
 def _references(source: bytes, module_name: str, is_package: bool, tree: ast.Module | None = None) -> set[str] | None:
     """What ``source``'s names resolve to (:func:`.names.references`); None if CPython
     cannot parse it."""
+    from .names import references
+    from .parsing import cpython_tree
+
     tree = tree if tree is not None else cpython_tree(source)
     if tree is None:
         return None
@@ -462,11 +459,16 @@ def _references(source: bytes, module_name: str, is_package: bool, tree: ast.Mod
         return None
 
 
-def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:
+def _summarize_file(
+    path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig, keep: bool = False
+) -> ModuleSummary | None:
+    from .model import ModuleModel
+    from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
+
     if len(data) > MAX_SOURCE_BYTES:
         return None
     try:
-        module = parse_module(data)
+        module = parse_module(data, keep=keep)
     except Unparsable:
         return None
     name = module_name_for(str(path))
@@ -478,9 +480,9 @@ def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], f
 
 
 def _summarize_batch(
-    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig
+    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig, keep: bool = False
 ) -> list[tuple[Path, ModuleSummary | None]]:
-    return [(path, _summarize_file(path, data, project_packages, factories)) for path, data in items]
+    return [(path, _summarize_file(path, data, project_packages, factories, keep)) for path, data in items]
 
 
 class IndexCache:
@@ -537,16 +539,18 @@ class IndexCache:
                 ignore.write_text("# Created by sqla-lint\n*\n")
             handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".index-", suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(
-                    {
-                        "tree": tree,
-                        "digest": digest,
-                        "summarised": list(build.by_file),
-                        "seeds": sorted(build.seeds),
-                        "hashes": build.digests,
-                        "files": build.entries(self),
-                    },
-                    stream,
+                # dumps, not dump: only encoding in one go uses CPython's C encoder.
+                stream.write(
+                    json.dumps(
+                        {
+                            "tree": tree,
+                            "digest": digest,
+                            "summarised": list(build.by_file),
+                            "seeds": sorted(build.seeds),
+                            "hashes": build.digests,
+                            "files": build.entries(self),
+                        }
+                    )
                 )
             os.replace(temporary, self.path)
             for stale in self.path.parent.glob("index-*.json"):  # other versions' and settings'
@@ -579,18 +583,12 @@ def build_index(
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
     tree = hashlib.sha256(json.dumps(sorted(build.digests.items())).encode()).hexdigest()
     cache = IndexCache(root, key) if use_cache else None
-    if cache is not None:
-        if cache.tree == tree and cache.digest:
-            index = build.read_back(cache)
-            if index is not None:
-                return index
-        index = build.after_edits(cache)
-        if index is not None:
+    index = build.reuse(cache, tree) if cache is not None else None
+    if index is None:
+        index = build.search(cache)
+        if cache is not None:
             cache.save(build, tree, index.digest())
-            return index
-    index = build.search(cache)
-    if cache is not None:
-        cache.save(build, tree, index.digest())
+    index.file_hashes = {str(build.paths[relative]): content for relative, content in build.digests.items()}
     return index
 
 
@@ -602,28 +600,43 @@ class _Build:
 
     def __init__(self, root: Path, factories: FactoryConfig, excludes: tuple[str, ...], jobs: int) -> None:
         self.root, self.factories, self.jobs = root, factories, jobs
-        files = list(walk_directory(root, excludes))
+        self._prefix = os.path.join(str(root), "")
+        self.files = list(walk_directory(root, excludes))
         self.contents: dict[str, bytes] = {}
         self.paths: dict[str, Path] = {}
-        for path in files:
+        for path in self.files:
             try:
                 data = read_source(path)
             except UnreadableError:
                 continue
             relative = self._relative(path)
             self.contents[relative], self.paths[relative] = data, path
-        self.digests = {relative: hashlib.sha1(data).hexdigest() for relative, data in self.contents.items()}
-        self.packages = _top_level_names(root, files)
-        self.factory_names = Prefilter(factories.session_factories | factories.engine_factories)
+        self.digests = {relative: content_hash(data) for relative, data in self.contents.items()}
         self.by_file: dict[str, ModuleSummary] = {}
         self.referenced: dict[str, set[str] | None] = {}
         self.seeds: set[str] = set()
         self.parsed: dict[str, ModuleSummary | None] = {}
 
     def _relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+        text = str(path)
+        if text.startswith(self._prefix):  # as every walked path is: text, not pathlib, per file
+            return text[len(self._prefix) :].replace(os.sep, "/")
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else text
+
+    @cached_property
+    def packages(self) -> frozenset[str]:
+        """Asked only when summarising: an index read back from its cache does without."""
+        return _top_level_names(self.root, self.files)
+
+    @cached_property
+    def factory_names(self) -> Prefilter:
+        from ..prefilter import Prefilter
+
+        return Prefilter(self.factories.session_factories | self.factories.engine_factories)
 
     def is_seed(self, relative: str) -> bool:
+        from ..prefilter import may_use_known_api
+
         data = self.contents[relative]
         return may_use_known_api(data) or self.factory_names.names_a_factory(data)
 
@@ -644,8 +657,9 @@ class _Build:
         """Whether ``index`` makes the module relevant: the text test, then its names."""
         return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
 
-    def summarise(self, relatives: list[str], cache: IndexCache | None) -> dict[str, ModuleSummary | None]:
-        """Summaries from the cache, from earlier in this build, or parsed (in workers)."""
+    def summarise(self, relatives: list[str], cache: IndexCache | None, keep: bool = False) -> dict[str, ModuleSummary | None]:
+        """Summaries from the cache, from earlier in this build, or parsed (in workers).
+        ``keep``: the files are about to be linted in this process, which may reuse the parse."""
         found: dict[str, ModuleSummary | None] = {}
         to_parse: list[tuple[Path, bytes]] = []
         for relative in relatives:
@@ -653,7 +667,7 @@ class _Build:
             if summary is None and relative not in self.parsed:
                 to_parse.append((self.paths[relative], self.contents[relative]))
             found[relative] = summary or self.parsed.get(relative)
-        for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs):
+        for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs, keep):
             relative = self._relative(path)
             found[relative] = self.parsed[relative] = summary
         return found
@@ -671,6 +685,18 @@ class _Build:
             partial = self.index()
             pending = [relative for relative in self.contents if relative not in done and self.wanted(partial, relative, cache)]
         return self.index()
+
+    def reuse(self, cache: IndexCache, tree: str) -> ProjectIndex | None:
+        """The last build's index, when this tree is that build's or its edits cannot
+        change the index; None when a search is needed."""
+        if cache.tree == tree and cache.digest:
+            index = self.read_back(cache)
+            if index is not None:
+                return index
+        index = self.after_edits(cache)
+        if index is not None:
+            cache.save(self, tree, index.digest())
+        return index
 
     def read_back(self, cache: IndexCache) -> ProjectIndex | None:
         """The last build's index, for a tree whose every file is unchanged."""
@@ -700,7 +726,7 @@ class _Build:
         edited_held = [r for r in edited if r in held]
         if any(not self.is_seed(r) or r not in cache.seeds for r in edited_held):
             return None
-        renewed = self.summarise(edited_held, None)
+        renewed = self.summarise(edited_held, None, keep=len(edited_held) == 1)
         for relative, summary in renewed.items():
             if summary is None or summary != cache.summary(relative, cache.hashes.get(relative, "")):
                 return None
@@ -726,7 +752,12 @@ class _Build:
             if isinstance(entry, dict) and "references" in entry and entry.get("hash") == self.digests.get(relative):
                 entries[relative] = {"hash": entry["hash"], "references": entry["references"]}
         for relative, summary in self.by_file.items():
-            entries.setdefault(relative, {"hash": self.digests[relative]})["summary"] = summary.to_json()
+            stored = cache.entries.get(relative)
+            if isinstance(stored, dict) and stored.get("hash") == self.digests[relative] and "summary" in stored:
+                as_json = stored["summary"]  # what it was read back from: encoding it again costs more
+            else:
+                as_json = summary.to_json()
+            entries.setdefault(relative, {"hash": self.digests[relative]})["summary"] = as_json
         for relative, names in self.referenced.items():
             entries.setdefault(relative, {"hash": self.digests[relative]})["references"] = (
                 sorted(names) if names is not None else None
@@ -735,10 +766,10 @@ class _Build:
 
 
 def _run_summaries(
-    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig, jobs: int
+    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig, jobs: int, keep: bool = False
 ) -> list[tuple[Path, ModuleSummary | None]]:
     if jobs <= 1 or len(items) < 16:
-        return _summarize_batch(items, project_packages, factories)
+        return _summarize_batch(items, project_packages, factories, keep)
     from ..workers import batches_by_size, worker_pool
 
     batches = [[items[i] for i in batch] for batch in batches_by_size([len(data) for _, data in items], jobs)]

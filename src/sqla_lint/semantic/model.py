@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
-from pathlib import Path
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
 import libcst as cst
 
 from .names import ImportMap, dotted_name, last_segment
+from .project import FactoryConfig
 from .symbols import (
     CLOSING_WRAPPERS,
     CONNECTION_METHODS,
@@ -30,42 +30,6 @@ from .tree import FunctionNode, TreeIndex, build_index
 
 if TYPE_CHECKING:
     from .index import ProjectIndex
-
-
-def module_name_for(path: str) -> str:
-    """``pkg.sub.mod`` for a file inside packages (directories with ``__init__.py``)."""
-    file = Path(path)
-    package = _package_of(file.parent)
-    if file.stem == "__init__":
-        return package
-    return f"{package}.{file.stem}" if package else file.stem
-
-
-@lru_cache(maxsize=4096)
-def _package_of(directory: Path) -> str:
-    """Remembered for the life of the process: a run does not see packages appear."""
-    try:
-        if directory == directory.parent or not (directory / "__init__.py").is_file():
-            return ""
-    except OSError:
-        return ""
-    outer = _package_of(directory.parent)
-    return f"{outer}.{directory.name}" if outer else directory.name
-
-
-@dataclass(frozen=True)
-class FactoryConfig:
-    """Names the user declares as factories because the analysis cannot see them.
-
-    A dotted entry (``app.db.get_session``) matches the qualified name a call resolves
-    to; a bare entry (``get_session``) matches the name as written at the call site.
-    """
-
-    session_factories: frozenset[str] = frozenset()
-    engine_factories: frozenset[str] = frozenset()
-    # Functions that run once per process though nothing shows it (an app factory
-    # called by a framework, a plugin entry point).
-    called_once: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

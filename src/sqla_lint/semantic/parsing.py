@@ -64,9 +64,32 @@ def check_syntax(source: bytes | str) -> ast.Module:
     return _checked(source)[1]
 
 
-def parse_module(source: bytes | str, tree: ast.Module | None = None) -> cst.Module:
+_kept: tuple[bytes | str, cst.Module] | None = None
+
+
+def parse_module(source: bytes | str, tree: ast.Module | None = None, *, keep: bool = False) -> cst.Module:
     """The libcst tree of ``source``; raises Unparsable for anything libcst must not see.
-    ``tree`` is CPython's parse of the same source, when the caller already made one."""
+    ``tree`` is CPython's parse of the same source, when the caller already made one.
+
+    ``keep`` holds on to the tree for the next call with the same source, which takes it:
+    a file edited since the last run is summarised for the project index and then
+    linted, in the same process, and libcst's parse is most of the cost of either.
+    """
+    global _kept
+    if _kept is not None and type(_kept[0]) is type(source) and _kept[0] == source:
+        module, _kept = _kept[1], None
+        return module
+    module = _parse(source, tree)
+    if keep:
+        _kept = (source, module)
+    return module
+
+
+def is_kept(module: cst.Module) -> bool:
+    return _kept is not None and _kept[1] is module
+
+
+def _parse(source: bytes | str, tree: ast.Module | None) -> cst.Module:
     if tree is None:
         text, tree = _checked(source)
     else:
