@@ -149,3 +149,57 @@ def test_a_file_outside_every_index_is_still_answered_from_the_cache(tmp_path: P
     monkeypatch.setattr(api, "lint_source", lambda data, path, *rest, **kw: linted.append(path) or real(data, path, *rest, **kw))
     again = [r.diagnostics for r in api.lint_paths([str(root)], no_index, jobs=1, cache=ResultCache(cache_dir, no_index))]
     assert again == first and linted == []
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from sqla_lint.semantic import index as index_module
+
+    read: list[str] = []
+    real = index_module.read_source
+    monkeypatch.setattr(index_module, "read_source", lambda path: read.append(Path(path).name) or real(path))
+    return read
+
+
+def test_files_known_unchanged_from_their_status_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sqla_lint.semantic import index as index_module
+
+    root = _project(tmp_path)
+    first = index_module.build_index(root)
+    monkeypatch.setattr(index_module, "RACY_NS", -(10**18))  # as if the last build were long ago
+    read = _reads(monkeypatch)
+    again = index_module.build_index(root)
+    assert read == []
+    assert (again.digest(), again.file_hashes) == (first.digest(), first.file_hashes)
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_seen_by_its_ctime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sqla_lint.semantic import index as index_module
+
+    root = _project(tmp_path)
+    views = root / "app" / "views.py"
+    first = index_module.build_index(root)
+    before = views.stat()
+    views.write_text(USER.replace("db.query(1).all()", "db.query(2).all()"))
+    os.utime(views, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (views.stat().st_size, views.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    monkeypatch.setattr(index_module, "RACY_NS", -(10**18))
+    read = _reads(monkeypatch)
+    again = index_module.build_index(root)
+    assert "views.py" in read  # (and then the others, for the search the edit calls for)
+    assert again.file_hashes[str(views)] != first.file_hashes[str(views)]
+
+
+def test_a_file_changed_in_the_same_tick_as_the_last_build_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """On a file system whose times do not move within a tick, status alone cannot see an
+    edit made just after the build hashed the file; a file that recent is always read."""
+    from sqla_lint.semantic import index as index_module
+
+    monkeypatch.setattr(index_module, "_signature", lambda status: [status.st_size])  # times that never move
+    root = _project(tmp_path)
+    views = root / "app" / "views.py"
+    first = index_module.build_index(root)
+    views.write_text(USER.replace("db.query(1).all()", "db.query(2).all()"))
+    read = _reads(monkeypatch)
+    again = index_module.build_index(root)
+    assert "views.py" in read
+    assert again.file_hashes[str(views)] != first.file_hashes[str(views)]

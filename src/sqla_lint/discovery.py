@@ -159,14 +159,19 @@ def _is_directory(raw: str) -> bool:
 
 def walk_directory(root: Path, excludes: tuple[str, ...]) -> Iterator[Path]:
     """The ``.py`` files under ``root`` that are neither ignored nor excluded, in order."""
+    for relative in relative_files(root, excludes):
+        yield Path(root, relative)
+
+
+def relative_files(root: Path, excludes: tuple[str, ...]) -> list[str]:
+    """:func:`walk_directory`'s files as text relative to ``root``, separated by ``/``."""
     key = (os.path.realpath(root), tuple(excludes))
     relatives = _remembered.get(key) if _remembered is not None else None
     if relatives is None:
         relatives = _walk(root, excludes)
         if _remembered is not None:
             _remembered[key] = relatives
-    for relative in relatives:
-        yield Path(root, relative)
+    return relatives
 
 
 _remembered: dict[tuple[str, tuple[str, ...]], list[str]] | None = None
@@ -186,9 +191,7 @@ def one_walk_per_folder() -> Iterator[None]:
 
 
 def _walk(root: Path, excludes: tuple[str, ...]) -> list[str]:
-    """Relative paths (``/``-separated) of :func:`walk_directory`'s files.
-
-    Paths are tested as text relative to ``root`` (what :func:`is_excluded` does with
+    """Paths are tested as text relative to ``root`` (what :func:`is_excluded` does with
     ``Path`` objects, without building one per path and part): a folder is tested when
     the walk reaches it, so a file is left with its own name and its whole relative path.
     """

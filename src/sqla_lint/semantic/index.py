@@ -19,6 +19,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cache import content_hash
-from ..discovery import UnreadableError, read_source, walk_directory
+from ..discovery import UnreadableError, read_source, relative_files
 from .project import FactoryConfig, module_name_for
 from .symbols import Kind, call_result_kind
 
@@ -497,6 +498,8 @@ class IndexCache:
         self.summarised: list[str] = []
         self.seeds: set[str] = set()
         self.hashes: dict[str, str] = {}  # every file's content hash at the last build
+        self.stats: dict[str, list[int]] = {}  # and its size, times and inode when hashed
+        self.started = 0  # when that build began, in ns
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("files"), dict):
@@ -505,8 +508,26 @@ class IndexCache:
                 self.summarised = [str(relative) for relative in data.get("summarised", [])]
                 self.seeds = {str(relative) for relative in data.get("seeds", [])}
                 self.hashes = {str(relative): str(digest) for relative, digest in dict(data.get("hashes", {})).items()}
+                self.stats = dict(data.get("stats", {}))
+                self.started = int(data.get("started", 0))
         except (OSError, ValueError, TypeError, AttributeError):
             self.entries, self.tree, self.digest, self.summarised, self.seeds, self.hashes = {}, "", "", [], set(), {}
+            self.stats, self.started = {}, 0
+
+    def known_hash(self, relative: str, status: os.stat_result) -> str | None:
+        """The content hash stored for a file whose status says it has not changed since.
+
+        Any write changes a file's ctime, which no tool can set back (``os.utime`` sets
+        the others), so size, mtime, ctime and inode together say "unchanged", as git's
+        index does. Also like git, a file whose times are within :data:`RACY_NS` of the
+        last build's start is hashed anyway: on a file system with coarse times, an edit
+        in the same tick as the hashing would otherwise go unseen.
+        """
+        if self.stats.get(relative) != _signature(status):
+            return None
+        if max(status.st_mtime_ns, status.st_ctime_ns) >= self.started - RACY_NS:
+            return None
+        return self.hashes.get(relative)
 
     def _entry(self, relative: str, digest: str) -> dict[str, object] | None:
         entry = self.entries.get(relative)
@@ -545,6 +566,8 @@ class IndexCache:
                         {
                             "tree": tree,
                             "digest": digest,
+                            "started": build.started,
+                            "stats": build.stats,
                             "summarised": list(build.by_file),
                             "seeds": sorted(build.seeds),
                             "hashes": build.digests,
@@ -579,49 +602,73 @@ def build_index(
     """
     from .. import __version__
 
-    build = _Build(root, factories, excludes, jobs)
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
-    tree = hashlib.sha256(json.dumps(sorted(build.digests.items())).encode()).hexdigest()
     cache = IndexCache(root, key) if use_cache else None
+    build = _Build(root, factories, excludes, jobs, cache)
+    tree = hashlib.sha256(json.dumps(sorted(build.digests.items())).encode()).hexdigest()
     index = build.reuse(cache, tree) if cache is not None else None
     if index is None:
         index = build.search(cache)
         if cache is not None:
             cache.save(build, tree, index.digest())
-    index.file_hashes = {str(build.paths[relative]): content for relative, content in build.digests.items()}
+    index.file_hashes = {build.paths[relative]: content for relative, content in build.digests.items()}
     return index
 
 
 _MAX_EDITS = 64  # more changed files than this: search again rather than check each
+RACY_NS = 2_000_000_000  # FAT and some network file systems keep times to 2 s
+
+
+def _signature(status: os.stat_result) -> list[int]:
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+
+
+class _Contents(dict[str, bytes]):
+    """File contents by relative path, read on first use: an index whose files are known
+    unchanged from their status reads none of them."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        super().__init__()
+        self._paths = paths
+
+    def __missing__(self, relative: str) -> bytes:
+        try:
+            data = read_source(Path(self._paths[relative]))
+        except UnreadableError:
+            data = b""  # gone since the build looked at it: as good as empty
+        self[relative] = data
+        return data
 
 
 class _Build:
     """One build of a project's index: its files, and the relevance search over them."""
 
-    def __init__(self, root: Path, factories: FactoryConfig, excludes: tuple[str, ...], jobs: int) -> None:
+    def __init__(
+        self, root: Path, factories: FactoryConfig, excludes: tuple[str, ...], jobs: int, cache: IndexCache | None = None
+    ) -> None:
         self.root, self.factories, self.jobs = root, factories, jobs
         self._prefix = os.path.join(str(root), "")
-        self.files = list(walk_directory(root, excludes))
-        self.contents: dict[str, bytes] = {}
-        self.paths: dict[str, Path] = {}
+        self.started = time.time_ns()
+        self.files = [self._prefix + relative for relative in relative_files(root, excludes)]  # as text: no Path per file
+        self.paths: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
+        self.stats: dict[str, list[int]] = {}
+        self.contents = _Contents(self.paths)
         for path in self.files:
+            relative = path[len(self._prefix) :]
             try:
-                data = read_source(path)
-            except UnreadableError:
+                status = os.stat(path)
+                digest = cache.known_hash(relative, status) if cache is not None else None
+                if digest is None:
+                    data = self.contents[relative] = read_source(Path(path))
+                    digest = content_hash(data)
+            except (OSError, UnreadableError):
                 continue
-            relative = self._relative(path)
-            self.contents[relative], self.paths[relative] = data, path
-        self.digests = {relative: content_hash(data) for relative, data in self.contents.items()}
+            self.paths[relative], self.digests[relative], self.stats[relative] = path, digest, _signature(status)
         self.by_file: dict[str, ModuleSummary] = {}
         self.referenced: dict[str, set[str] | None] = {}
         self.seeds: set[str] = set()
         self.parsed: dict[str, ModuleSummary | None] = {}
-
-    def _relative(self, path: Path) -> str:
-        text = str(path)
-        if text.startswith(self._prefix):  # as every walked path is: text, not pathlib, per file
-            return text[len(self._prefix) :].replace(os.sep, "/")
-        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else text
 
     @cached_property
     def packages(self) -> frozenset[str]:
@@ -649,7 +696,7 @@ class _Build:
             found, names = cache.references(relative, self.digests[relative]) if cache is not None else (False, None)
             if not found:
                 path = self.paths[relative]
-                names = _references(self.contents[relative], module_name_for(str(path)), path.name == "__init__.py")
+                names = _references(self.contents[relative], module_name_for(path), os.path.basename(path) == "__init__.py")
             self.referenced[relative] = names
         return self.referenced[relative]
 
@@ -665,16 +712,16 @@ class _Build:
         for relative in relatives:
             summary = cache.summary(relative, self.digests[relative]) if cache is not None else None
             if summary is None and relative not in self.parsed:
-                to_parse.append((self.paths[relative], self.contents[relative]))
+                to_parse.append((Path(self.paths[relative]), self.contents[relative]))
             found[relative] = summary or self.parsed.get(relative)
         for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs, keep):
-            relative = self._relative(path)
+            relative = str(path)[len(self._prefix) :]
             found[relative] = self.parsed[relative] = summary
         return found
 
     def search(self, cache: IndexCache | None) -> ProjectIndex:
         """The relevance search: seeds, then every module the summaries so far make relevant."""
-        self.seeds = {relative for relative in self.contents if self.is_seed(relative)}
+        self.seeds = {relative for relative in self.digests if self.is_seed(relative)}
         done: set[str] = set()
         pending = sorted(self.seeds)
         while pending:
@@ -683,7 +730,7 @@ class _Build:
                 if summary is not None:
                     self.by_file[relative] = summary
             partial = self.index()
-            pending = [relative for relative in self.contents if relative not in done and self.wanted(partial, relative, cache)]
+            pending = [relative for relative in self.digests if relative not in done and self.wanted(partial, relative, cache)]
         return self.index()
 
     def reuse(self, cache: IndexCache, tree: str) -> ProjectIndex | None:
@@ -692,6 +739,8 @@ class _Build:
         if cache.tree == tree and cache.digest:
             index = self.read_back(cache)
             if index is not None:
+                if self.contents:  # some files were hashed again: record their status for next time
+                    cache.save(self, tree, index.digest())
                 return index
         index = self.after_edits(cache)
         if index is not None:
@@ -719,8 +768,8 @@ class _Build:
         if not cache.summarised or not cache.digest or not cache.hashes:
             return None
         held = set(cache.summarised)
-        edited = [r for r in self.contents if cache.hashes.get(r) != self.digests[r]]
-        deleted = [r for r in cache.hashes if r not in self.contents]
+        edited = [r for r in self.digests if cache.hashes.get(r) != self.digests[r]]
+        deleted = [r for r in cache.hashes if r not in self.digests]
         if len(edited) > _MAX_EDITS or held.intersection(deleted):
             return None
         edited_held = [r for r in edited if r in held]
@@ -730,7 +779,7 @@ class _Build:
         for relative, summary in renewed.items():
             if summary is None or summary != cache.summary(relative, cache.hashes.get(relative, "")):
                 return None
-        self.seeds = {r for r in cache.seeds if r in self.contents}
+        self.seeds = {r for r in cache.seeds if r in self.digests}
         for relative in cache.summarised:  # in the last build's order
             summary = renewed.get(relative) or cache.summary(relative, self.digests.get(relative, ""))
             if summary is None:
@@ -780,6 +829,6 @@ def _run_summaries(
     return results
 
 
-def _top_level_names(root: Path, files: list[Path]) -> frozenset[str]:
+def _top_level_names(root: Path, files: list[Path] | list[str]) -> frozenset[str]:
     """First segments of every module name in the project: what "internal" means."""
     return frozenset(module_name_for(str(path)).partition(".")[0] for path in files) - {""}
