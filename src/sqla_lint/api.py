@@ -2,13 +2,14 @@
 
 Files are read as bytes (encoding is the parser's business, per PEP 263), grouped by
 project so each project's index is built once, looked up in the result cache when there
-is one (keyed by content, settings, tool version and the project index's digest, since a
-file's findings depend on what other modules bind), linted in worker processes when
-enough are left, and returned in path order. A file that cannot be read becomes a result
-with an error, and the run goes on.
+is one (by content hash, module name and the project index's digest, since a file's
+findings depend on what other modules bind; the index build has hashed every file
+already), linted in worker processes when enough are left, and returned in path order.
+A file that cannot be read becomes a result with an error, and the run goes on.
 
-Workers (:mod:`.workers`) start with everything imported; indexes travel once per
-worker, not once per batch; the largest files are handed out first.
+Workers (:mod:`.workers`) are forked after the engine is imported; indexes travel once per
+worker, not once per batch; the largest files are handed out first. The parent stores
+what they return in the cache.
 """
 
 from __future__ import annotations
