@@ -203,3 +203,20 @@ def test_a_file_changed_in_the_same_tick_as_the_last_build_is_read_again(tmp_pat
     again = index_module.build_index(root)
     assert "views.py" in read
     assert again.file_hashes[str(views)] != first.file_hashes[str(views)]
+
+
+def test_summaries_encode_as_asdict_does(tmp_path: Path):
+    from dataclasses import asdict
+
+    from sqla_lint.semantic.index import ModuleSummary, build_index
+
+    projects = Path(__file__).parent / "fixtures" / "projects"
+    summaries = [
+        summary
+        for root in [_project(tmp_path), *sorted(p for p in projects.iterdir() if p.is_dir())]
+        for summary in build_index(root, use_cache=False).modules.values()
+    ]
+    assert any(s.calls for s in summaries) and any(s.functions for s in summaries) and any(s.aliases for s in summaries)
+    for summary in summaries:
+        assert summary.to_json() == asdict(summary)
+        assert ModuleSummary.from_json(summary.to_json()) == summary

@@ -27,9 +27,8 @@ from typing import Any
 from . import __version__
 from .config import ConfigResolver, Overrides
 from .engine import lint_source
-from .semantic.project import FactoryConfig
 from .semantic.index import ProjectIndex, build_index
-from .semantic.project import find_project_root
+from .semantic.project import FactoryConfig, find_project_root
 from .settings import Settings
 
 # flake8 lints file by file, in several processes; each process builds (or loads from the

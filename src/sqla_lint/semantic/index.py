@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,7 +75,16 @@ class ModuleSummary:
     removes: list[str] = field(default_factory=list)  # qualified receivers of `.remove`
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
+        value, and a cold run encodes each summary twice (its digest, the cache)."""
+        return {
+            "module": self.module,
+            "bindings": dict(self.bindings),
+            "aliases": dict(self.aliases),
+            "functions": {name: dict(vars(function)) for name, function in self.functions.items()},
+            "calls": [dict(vars(call)) for call in self.calls],
+            "removes": list(self.removes),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> ModuleSummary:
