@@ -27,7 +27,7 @@ from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
 from .semantic.model import module_name_for
-from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_module
+from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_vetted, vetted
 from .settings import SYNTAX_ERROR_CODE, Settings
 
 if TYPE_CHECKING:
@@ -103,7 +103,9 @@ def lint_source(
         if not needed and _decodes(data):
             return FileResult(path)
     try:
-        module = parse_module(source, tree)
+        text = vetted(source, tree)
+        del tree  # CPython's tree must not outlive the start of libcst's (see vetted)
+        module = parse_vetted(source, text)
     except Unparsable as error:
         return FileResult(path, _syntax_error(path, error.row, error.column, error.message, settings))
     codes = _enabled_for_path(settings, path)
