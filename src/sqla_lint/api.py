@@ -7,16 +7,14 @@ file's findings depend on what other modules bind), linted in worker processes w
 enough are left, and returned in path order. A file that cannot be read becomes a result
 with an error, and the run goes on.
 
-Workers (:mod:`.workers`) start with everything imported; indexes travel once per
-worker, not once per batch; the largest files are handed out first.
+Workers (:mod:`.workers`) are kept from the index builds to linting; indexes travel once
+per worker, not once per batch; this process takes the largest files itself.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import as_completed
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from .fixer import FileFix, fix_file, fix_source
 from .semantic.index import ProjectIndex, build_index, find_project_root
 from .semantic.model import module_name_for
 from .settings import Settings
-from .workers import batches_by_size, worker_pool
+from .workers import batches_by_size, run_batches
 
 __all__ = ["fix_paths", "fix_source", "lint_file", "lint_paths", "lint_source"]
 
@@ -71,14 +69,6 @@ def _set_worker_state(indexes: dict[Path, ProjectIndex], cache: ResultCache | No
     _worker_indexes.clear()
     _worker_indexes.update(indexes)
     _worker_cache = cache
-
-
-def _start_worker(indexes: dict[Path, ProjectIndex], cache: ResultCache | None) -> None:
-    """Runs once per worker. Linting allocates millions of short-lived nodes; collecting
-    less often, and never scanning what was imported, saves about a tenth of the time."""
-    _set_worker_state(indexes, cache)
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _lint_batch(items: list[Item], settings: Settings) -> list[FileResult]:
@@ -197,15 +187,14 @@ def _in_workers(
     cache: ResultCache | None,
 ) -> Iterator[Any]:
     batches = [[todo[i] for i in batch] for batch in batches_by_size([_size(items[i][0]) for i in todo], workers)]
-    with worker_pool(workers, _start_worker, (indexes, cache)) as pool:
-        pending = {pool.submit(batch, [items[i] for i in chunk], settings): chunk for chunk in batches}
-        next_position = 0
-        for future in as_completed(pending):
-            for position, result in zip(pending[future], future.result()):
-                results[position] = result
-            while next_position in results:
-                yield results.pop(next_position)
-                next_position += 1
+    chunks = [[items[i] for i in chunk] for chunk in batches]
+    next_position = 0
+    for done, found in run_batches(batch, chunks, (settings,), workers, (_set_worker_state, (indexes, cache))):
+        for position, result in zip(batches[done], found):
+            results[position] = result
+        while next_position in results:
+            yield results.pop(next_position)
+            next_position += 1
     while next_position < len(items):
         yield results.pop(next_position)
         next_position += 1
