@@ -2,8 +2,8 @@
 
 Memory is the peak, over the run, of the summed resident set size of the CLI and every
 process under it (its workers, ``git``), sampled from ``/proc``: ``ru_maxrss`` only knows
-the largest single process. Summing RSS counts pages the forked workers share once per
-worker, so the figure errs high. Open files are bounded by running the CLI under a low
+the largest single process. Summing RSS counts the pages processes share (libraries; a
+forked worker's inherited heap) once per process, so the figure errs high. Open files are bounded by running the CLI under a low
 ``RLIMIT_NOFILE``, where a descriptor leak (one per file linted, say) fails the run.
 """
 

@@ -7,14 +7,13 @@ findings depend on what other modules bind; the index build has hashed every fil
 already), linted in worker processes when enough are left, and returned in path order.
 A file that cannot be read becomes a result with an error, and the run goes on.
 
-Workers (:mod:`.workers`) are forked after the engine is imported; indexes travel once per
-worker, not once per batch; the largest files are handed out first. The parent stores
-what they return in the cache.
+Workers (:mod:`.workers`) are kept from the index builds to linting; indexes travel once
+per worker, not once per batch; this process takes the largest files itself, and stores
+what the workers return in the cache.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -74,14 +73,6 @@ _worker_indexes: dict[Path, ProjectIndex] = {}
 def _set_worker_state(indexes: dict[Path, ProjectIndex]) -> None:
     _worker_indexes.clear()
     _worker_indexes.update(indexes)
-
-
-def _start_worker(indexes: dict[Path, ProjectIndex]) -> None:
-    """Runs once per worker. Linting allocates millions of short-lived nodes; collecting
-    less often, and never scanning what was imported, saves about a tenth of the time."""
-    _set_worker_state(indexes)
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _lint_batch(items: list[Item], settings: Settings) -> list[FileResult]:
@@ -251,23 +242,19 @@ def _in_workers(
     indexes: dict[Path, ProjectIndex],
     cached: _CachedRun | None,
 ) -> Iterator[Any]:
-    from concurrent.futures import as_completed
-
-    from . import engine  # noqa: F401  (imported once here, so forked workers inherit it)
-    from .workers import batches_by_size, worker_pool
+    from .workers import batches_by_size, run_batches
 
     batches = [[todo[i] for i in batch] for batch in batches_by_size([_size(items[i][0]) for i in todo], workers)]
-    with worker_pool(workers, _start_worker, (indexes,)) as pool:
-        pending = {pool.submit(batch, [items[i] for i in chunk], settings): chunk for chunk in batches}
-        next_position = 0
-        for future in as_completed(pending):
-            for position, result in zip(pending[future], future.result()):
-                results[position] = result
-                if cached is not None:
-                    cached.store(position, result)
-            while next_position in results:
-                yield results.pop(next_position)
-                next_position += 1
+    chunks = [[items[i] for i in chunk] for chunk in batches]
+    next_position = 0
+    for done, found in run_batches(batch, chunks, (settings,), workers, (_set_worker_state, (indexes,))):
+        for position, result in zip(batches[done], found):
+            results[position] = result
+            if cached is not None:
+                cached.store(position, result)
+        while next_position in results:
+            yield results.pop(next_position)
+            next_position += 1
     while next_position < len(items):
         yield results.pop(next_position)
         next_position += 1

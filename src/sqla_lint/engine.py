@@ -26,8 +26,8 @@ from .prefilter import Prefilter, may_use_known_api
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
+from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_vetted, take_kept, vetted
 from .semantic.project import module_name_for
-from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_module
 from .settings import SYNTAX_ERROR_CODE, Settings
 
 if TYPE_CHECKING:
@@ -103,7 +103,11 @@ def lint_source(
         if not needed and _decodes(data):
             return FileResult(path)
     try:
-        module = parse_module(source, tree)
+        module = take_kept(source)  # the index build's parse of a file edited since the last run
+        if module is None:
+            text = vetted(source, tree)
+            del tree  # CPython's tree must not outlive the start of libcst's (see vetted)
+            module = parse_vetted(source, text)
     except Unparsable as error:
         return FileResult(path, _syntax_error(path, error.row, error.column, error.message, settings))
     codes = _enabled_for_path(settings, path)

@@ -828,14 +828,14 @@ def _run_summaries(
 ) -> list[tuple[Path, ModuleSummary | None]]:
     if jobs <= 1 or len(items) < 16:
         return _summarize_batch(items, project_packages, factories, keep)
-    from ..workers import batches_by_size, worker_pool
+    from ..workers import batches_by_size, run_batches
 
     batches = [[items[i] for i in batch] for batch in batches_by_size([len(data) for _, data in items], jobs)]
-    results: list[tuple[Path, ModuleSummary | None]] = []
-    with worker_pool(jobs) as pool:
-        for batch in pool.map(_summarize_batch, batches, [project_packages] * len(batches), [factories] * len(batches)):
-            results.extend(batch)
-    return results
+    done: list[list[tuple[Path, ModuleSummary | None]]] = [[] for _ in batches]
+    # The workers are kept: the next project's index, then linting, need them again.
+    for position, summaries in run_batches(_summarize_batch, batches, (project_packages, factories), jobs, keep=True):
+        done[position] = summaries
+    return [summary for batch in done for summary in batch]
 
 
 def _top_level_names(root: Path, files: list[Path] | list[str]) -> frozenset[str]:
