@@ -263,3 +263,15 @@ def test_the_tree_flake8_already_has_is_used():
     source = "from sqlalchemy.orm import Session\n\ndef f(e):\n    s = Session(e)\n    return s.query(1).all()\n"
     assert Prefilter().needs_analysis(source.encode(), ast.parse(source))
     assert not Prefilter().needs_analysis(b"import os\n", ast.parse("import os\n"))
+
+
+def test_a_warning_is_not_a_parse_error():
+    """An invalid escape sequence warns; under ``-W error`` it must not make the syntax
+    pass fail, which would send the file to libcst for nothing."""
+    import warnings
+
+    from sqla_lint import prefilter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert prefilter._parses(b'PATTERN = "\\d+"\n')

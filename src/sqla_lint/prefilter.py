@@ -52,6 +52,7 @@ import ast
 import codecs
 import re
 import symtable
+import warnings
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
@@ -161,10 +162,14 @@ def _parses(source: bytes) -> bool:
     runs the parser and skips turning the tree into Python objects, a quarter of the cost.
     It also rejects a few programs the parser accepts (``nonlocal`` at module level); those
     go to the full path too, where libcst decides, so no finding depends on the difference."""
-    try:
-        symtable.symtable(source, "<prefilter>", "exec")  # type: ignore[arg-type]
-    except _PARSE_ERRORS:
-        return False
+    # A warning is not an error (as in :mod:`.semantic.parsing`): under ``-W error`` an
+    # invalid escape sequence would otherwise send the file down the slow path.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            symtable.symtable(source, "<prefilter>", "exec")  # type: ignore[arg-type]
+        except _PARSE_ERRORS:
+            return False
     return True
 
 

@@ -723,6 +723,13 @@ class _Build:
             if summary is None and relative not in self.parsed:
                 to_parse.append((Path(self.paths[relative]), self.contents[relative]))
             found[relative] = summary or self.parsed.get(relative)
+        if to_parse:
+            from ..workers import LARGE_FILE_BYTES
+
+            if any(len(data) > LARGE_FILE_BYTES for _, data in to_parse):
+                # This process parses the largest modules itself, the peak of the run: it
+                # need not hold every other file's text then; they are read when next needed.
+                self.contents.clear()
         for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs, keep):
             relative = str(path)[len(self._prefix) :]
             found[relative] = self.parsed[relative] = summary
