@@ -220,3 +220,26 @@ def test_summaries_encode_as_asdict_does(tmp_path: Path):
     for summary in summaries:
         assert summary.to_json() == asdict(summary)
         assert ModuleSummary.from_json(summary.to_json()) == summary
+
+
+def test_an_index_saved_again_after_a_read_back_keeps_its_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A read-back that hashed files again (a racy one) saves the index to record their
+    status; it must save the seeds too, or the next edit cannot skip the search."""
+    from sqla_lint.semantic import index as index_module
+
+    root = _project(tmp_path)
+    index_module.build_index(root)
+    (cache_file,) = (root / ".sqla_lint_cache").glob("index-*.json")
+    import json
+
+    seeds = json.loads(cache_file.read_text())["seeds"]
+    assert "app/db.py" in seeds
+    index_module.build_index(root)  # every file is racy still: read back, hashed again, saved
+    assert json.loads(cache_file.read_text())["seeds"] == seeds
+    searches: list[int] = []
+    real_search = index_module._Build.search
+    monkeypatch.setattr(index_module._Build, "search", lambda self, cache: searches.append(1) or real_search(self, cache))
+    db = root / "app" / "db.py"
+    db.write_text(db.read_text() + "# a comment\n")
+    index_module.build_index(root)
+    assert searches == []

@@ -765,6 +765,7 @@ class _Build:
 
     def read_back(self, cache: IndexCache) -> ProjectIndex | None:
         """The last build's index, for a tree whose every file is unchanged."""
+        self.seeds = set(cache.seeds)  # unchanged too, and saved again with the rest
         for relative in cache.summarised:
             summary = cache.summary(relative, self.digests.get(relative, ""))
             if summary is None:
