@@ -658,13 +658,13 @@ class _Build:
         self.root, self.factories, self.jobs = root, factories, jobs
         self._prefix = os.path.join(str(root), "")
         self.started = time.time_ns()
-        self.files = [self._prefix + relative for relative in relative_files(root, excludes)]  # as text: no Path per file
-        self.paths: dict[str, str] = {}
+        self.relatives = relative_files(root, excludes)
+        self.paths: dict[str, str] = {}  # as text: no Path per file
         self.digests: dict[str, str] = {}
         self.stats: dict[str, list[int]] = {}
         self.contents = _Contents(self.paths)
-        for path in self.files:
-            relative = path[len(self._prefix) :]
+        for relative in self.relatives:
+            path = self._prefix + relative
             try:
                 status = os.stat(path)
                 digest = cache.known_hash(relative, status) if cache is not None else None
@@ -682,7 +682,7 @@ class _Build:
     @cached_property
     def packages(self) -> frozenset[str]:
         """Asked only when summarising: an index read back from its cache does without."""
-        return _top_level_names(self.root, self.files)
+        return _top_level_names(self.root, [self._prefix + relative for relative in self.relatives])
 
     @cached_property
     def factory_names(self) -> Prefilter:
