@@ -14,8 +14,9 @@ import pytest
 from sqla_lint.api import lint_paths
 from sqla_lint.discovery import read_source, walk_directory
 from sqla_lint.engine import lint_source, might_have_findings
-from sqla_lint.semantic import index as index_module
-from sqla_lint.semantic.index import ProjectIndex, build_index
+from sqla_lint import indexing as index_module
+from sqla_lint.indexing import build_index
+from sqla_lint.semantic.index import ProjectIndex
 from sqla_lint.semantic.project import FactoryConfig
 from sqla_lint.settings import Settings
 
@@ -198,12 +199,12 @@ def test_an_unchanged_project_is_read_back_whole_and_a_change_redoes_only_that_f
     first = build_index(root)
     summarised: list[str] = []
     resolved: list[str] = []
-    real_summarize, real_references = index_module._summarize_file, index_module._references
+    real_summarize, real_references = index_module._summarize_file, index_module.resolved_references
     monkeypatch.setattr(
         index_module, "_summarize_file", lambda path, *rest: summarised.append(path.name) or real_summarize(path, *rest)
     )
     monkeypatch.setattr(
-        index_module, "_references", lambda source, module, *rest: resolved.append(module) or real_references(source, module, *rest)
+        index_module, "resolved_references", lambda source, module, *rest: resolved.append(module) or real_references(source, module, *rest)
     )
     again = build_index(root)
     assert (sorted(again.modules), again.digest()) == (sorted(first.modules), first.digest())

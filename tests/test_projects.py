@@ -106,7 +106,7 @@ def test_called_once_declaration_is_what_silences(tmp_path: Path):
 
 
 def test_index_is_cached_and_rebuilt_on_change(project: Path):
-    from sqla_lint.semantic.index import build_index
+    from sqla_lint.indexing import build_index
 
     first = build_index(project)
     assert first.modules, "fixture projects all have relevant modules"

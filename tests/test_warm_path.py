@@ -152,7 +152,7 @@ def test_a_file_outside_every_index_is_still_answered_from_the_cache(tmp_path: P
 
 
 def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    from sqla_lint.semantic import index as index_module
+    from sqla_lint import indexing as index_module
 
     read: list[str] = []
     real = index_module.read_source
@@ -161,7 +161,7 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_files_known_unchanged_from_their_status_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from sqla_lint.semantic import index as index_module
+    from sqla_lint import indexing as index_module
 
     root = _project(tmp_path)
     first = index_module.build_index(root)
@@ -173,7 +173,7 @@ def test_files_known_unchanged_from_their_status_are_not_read(tmp_path: Path, mo
 
 
 def test_an_edit_that_keeps_size_and_mtime_is_seen_by_its_ctime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from sqla_lint.semantic import index as index_module
+    from sqla_lint import indexing as index_module
 
     root = _project(tmp_path)
     views = root / "app" / "views.py"
@@ -192,7 +192,7 @@ def test_an_edit_that_keeps_size_and_mtime_is_seen_by_its_ctime(tmp_path: Path, 
 def test_a_file_changed_in_the_same_tick_as_the_last_build_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """On a file system whose times do not move within a tick, status alone cannot see an
     edit made just after the build hashed the file; a file that recent is always read."""
-    from sqla_lint.semantic import index as index_module
+    from sqla_lint import indexing as index_module
 
     monkeypatch.setattr(index_module, "_signature", lambda status: [status.st_size])  # times that never move
     root = _project(tmp_path)
@@ -208,7 +208,8 @@ def test_a_file_changed_in_the_same_tick_as_the_last_build_is_read_again(tmp_pat
 def test_summaries_encode_as_asdict_does(tmp_path: Path):
     from dataclasses import asdict
 
-    from sqla_lint.semantic.index import ModuleSummary, build_index
+    from sqla_lint.indexing import build_index
+    from sqla_lint.semantic.facts import ModuleSummary
 
     projects = Path(__file__).parent / "fixtures" / "projects"
     summaries = [
@@ -225,7 +226,7 @@ def test_summaries_encode_as_asdict_does(tmp_path: Path):
 def test_an_index_saved_again_after_a_read_back_keeps_its_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A read-back that hashed files again (a racy one) saves the index to record their
     status; it must save the seeds too, or the next edit cannot skip the search."""
-    from sqla_lint.semantic import index as index_module
+    from sqla_lint import indexing as index_module
 
     root = _project(tmp_path)
     index_module.build_index(root)

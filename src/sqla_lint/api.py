@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from .cache import ResultCache, content_hash
 from .diagnostics import FileResult
 from .discovery import Discovered, UnreadableError, discover, read_source
-from .semantic.index import ProjectIndex, build_index
+from .indexing import build_index
+from .semantic.index import ProjectIndex
 from .semantic.project import find_project_root, module_name_for
 from .settings import Settings
 

@@ -27,7 +27,8 @@ from typing import Any
 from . import __version__
 from .config import ConfigResolver, Overrides
 from .engine import lint_source
-from .semantic.index import ProjectIndex, build_index
+from .indexing import build_index
+from .semantic.index import ProjectIndex
 from .semantic.project import FactoryConfig, find_project_root
 from .settings import Settings
 

@@ -56,6 +56,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
+from .semantic.facts import RELATIVE_IMPORT
 from .semantic.names import AST_FIELDS
 from .semantic.parsing import cpython_tree
 from .semantic.symbols import (
@@ -88,7 +89,6 @@ def _identifiers(names: Iterable[str]) -> re.Pattern[bytes]:
 
 
 _KNOWN_NAMES = _identifiers(_KNOWN_LEAVES)
-RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _CLOSING_LEAVES = frozenset(name.rpartition(".")[2] for name in CLOSING_WRAPPERS)

@@ -5,10 +5,10 @@ Real code creates sessions far from where the factory is defined
 than the one that made it, and calls an engine factory from a request handler three
 modules away. A per-file linter either misses these or guesses from names.
 
-Each module is summarised once, symbolically (``"call:app.db.SessionLocal"`` rather than
-a resolved kind), from its own syntax alone; the index resolves chains across modules
-lazily at query time. Summaries are small, cached on disk by content hash, and the same
-for the CLI and the flake8 plugin, so memory never holds another module's tree.
+Each module's facts (:mod:`.facts`) are symbolic (``"call:app.db.SessionLocal"`` rather
+than a resolved kind) and come from its own syntax alone; the index is their union, and
+resolves chains across modules lazily at query time. It reads no file: building it (which
+files, which cache) is :mod:`sqla_lint.indexing`'s job.
 """
 
 from __future__ import annotations
@@ -16,147 +16,18 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import re
-import tempfile
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..cache import content_hash
-from ..discovery import UnreadableError, read_source, relative_files
-from .project import FactoryConfig, module_name_for
+from .facts import RELATIVE_IMPORT, CallSite, FunctionSummary, ModuleSummary
 from .symbols import Kind, call_result_kind
 
-if TYPE_CHECKING:
-    import libcst as cst
-
-    from ..prefilter import Prefilter
-    from .model import ModuleModel
-
-# Reading an index back from its cache needs no parser, so what parses (libcst, the
-# model, the prefilter) is imported inside the functions that summarise and search.
-SUMMARY_FORMAT = 3  # 2: functions say whether they create an engine; 3: content hashes of cache.content_hash
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
 _MAX_DEPTH = 12
-
-
-@dataclass(frozen=True)
-class CallSite:
-    """A call of a project function: who calls it, and whether it runs per iteration."""
-
-    callee: str
-    caller: str | None  # qualified caller function; None at module level
-    per_iteration: bool
-
-
-@dataclass
-class FunctionSummary:
-    returns: str | None = None  # a symbolic value
-    borrowed_param: tuple[str, int] | None = None  # a caller passing this gets its own session back
-    is_handler: bool = False
-    is_once: bool = False
-    is_cached: bool = False
-    creates_engine: bool = False  # SQA501 then asks who calls it, from anywhere in the project
-
-
-@dataclass
-class ModuleSummary:
-    module: str
-    bindings: dict[str, str] = field(default_factory=dict)  # name or Cls.attr -> symbolic value
-    aliases: dict[str, str] = field(default_factory=dict)  # imported name -> qualified target
-    functions: dict[str, FunctionSummary] = field(default_factory=dict)  # f or Cls.f
-    calls: list[CallSite] = field(default_factory=list)
-    removes: list[str] = field(default_factory=list)  # qualified receivers of `.remove`
-
-    def to_json(self) -> dict[str, object]:
-        """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
-        value, and a cold run encodes each summary twice (its digest, the cache)."""
-        return {
-            "module": self.module,
-            "bindings": dict(self.bindings),
-            "aliases": dict(self.aliases),
-            "functions": {name: dict(vars(function)) for name, function in self.functions.items()},
-            "calls": [dict(vars(call)) for call in self.calls],
-            "removes": list(self.removes),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> ModuleSummary:
-        summary = cls(module=str(data["module"]))
-        summary.bindings = dict(data.get("bindings", {}))  # type: ignore[arg-type]
-        summary.aliases = dict(data.get("aliases", {}))  # type: ignore[arg-type]
-        summary.functions = {
-            name: FunctionSummary(
-                returns=f.get("returns"),
-                borrowed_param=tuple(f["borrowed_param"]) if f.get("borrowed_param") else None,  # type: ignore[arg-type]
-                is_handler=bool(f.get("is_handler")),
-                is_once=bool(f.get("is_once")),
-                is_cached=bool(f.get("is_cached")),
-                creates_engine=bool(f.get("creates_engine")),
-            )
-            for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
-        }
-        summary.calls = [CallSite(**c) for c in data.get("calls", [])]  # type: ignore[union-attr]
-        summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
-        return summary
-
-
-def summarize(model: ModuleModel, module: str, project_packages: frozenset[str]) -> ModuleSummary:
-    """The symbolic summary of one module, from its own syntax only."""
-    summary = ModuleSummary(module=module)
-    for local, target in model.imports.bindings.items():
-        if target.partition(".")[0] in project_packages:
-            summary.aliases[local] = target
-    for name, values in model.module_bindings.items():
-        symbolic = _first_symbolic(model, values)
-        if symbolic is not None:
-            summary.bindings[name] = symbolic
-    for class_def, attributes in model.class_attributes.items():
-        if model.tree.enclosing_function.get(class_def) is not None:
-            continue
-        for attribute, values in attributes.items():
-            symbolic = _first_symbolic(model, values)
-            if symbolic is not None:
-                summary.bindings[f"{class_def.name.value}.{attribute}"] = symbolic
-    creating_engines = set()
-    for creation in model.creations:
-        outermost = creation.function
-        while outermost is not None and model.tree.enclosing_function.get(outermost) is not None:
-            outermost = model.tree.enclosing_function[outermost]
-        if creation.kind.is_engine and outermost is not None:
-            creating_engines.add(outermost)
-    for function in model.tree.function_defs:
-        if model.tree.enclosing_function.get(function) is not None:
-            continue
-        qualified_local = model.function_name(function)
-        summary.functions[qualified_local] = FunctionSummary(
-            returns=model.symbolic_return(function),
-            borrowed_param=model.borrowed_session_param(function),
-            is_handler=function in model.request_handlers,
-            is_once=model.is_once_per_process(function),
-            is_cached=model.is_cached(function),
-            creates_engine=function in creating_engines,
-        )
-    for call in model.tree.calls:
-        callee = model.callee_qualified_name(call, module)
-        if callee is None or callee.partition(".")[0] not in project_packages:
-            continue
-        caller_function = model.tree.enclosing_function.get(call)
-        caller = None
-        per_iteration = False
-        if caller_function is not None:
-            caller = f"{module}.{model.function_name(caller_function)}"
-            per_iteration = model.runs_per_iteration(call, caller_function)
-        summary.calls.append(CallSite(callee, caller, per_iteration))
-    for receiver, node in model.attribute_references("remove"):
-        summary.removes.append(model.qualified_receiver(receiver, module, node))
-    return summary
 
 
 class RelevanceMatcher:
@@ -176,22 +47,12 @@ class RelevanceMatcher:
         )
 
     def matches(self, source: bytes) -> bool:
-        from ..prefilter import RELATIVE_IMPORT
-
         if self._pattern is None:
             return False
         for name in set(self._pattern.findall(source)):
             if any(module in source for module in self._names[name]) or RELATIVE_IMPORT.search(source):
                 return True
         return False
-
-
-def _first_symbolic(model: ModuleModel, values: Iterable[cst.BaseExpression]) -> str | None:
-    for value in values:
-        symbolic = model.symbolic_value(value)
-        if symbolic is not None:
-            return symbolic
-    return None
 
 
 class ProjectIndex:
@@ -416,7 +277,7 @@ class ProjectIndex:
         A source CPython cannot parse counts: the full path decides, and reports it."""
         if not self.might_be_used_by(source):
             return False
-        referenced = _references(source, module_name, is_package, tree)
+        referenced = resolved_references(source, module_name, is_package, tree)
         return referenced is None or any(self.tracks(qualified) for qualified in self._internal(referenced))
 
     def wants(self, referenced: set[str] | None) -> bool:
@@ -449,12 +310,7 @@ class ProjectIndex:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-# -- building --------------------------------------------------------------------------
-
-
-
-
-def _references(source: bytes, module_name: str, is_package: bool, tree: ast.Module | None = None) -> set[str] | None:
+def resolved_references(source: bytes, module_name: str, is_package: bool, tree: ast.Module | None = None) -> set[str] | None:
     """What ``source``'s names resolve to (:func:`.names.references`); None if CPython
     cannot parse it."""
     from .names import references
@@ -467,385 +323,3 @@ def _references(source: bytes, module_name: str, is_package: bool, tree: ast.Mod
         return references(tree, module_name, is_package)
     except RecursionError:
         return None
-
-
-def _summarize_file(
-    path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig, keep: bool = False
-) -> ModuleSummary | None:
-    from .model import ModuleModel
-    from .parsing import MAX_SOURCE_BYTES, Unparsable, parse_module
-
-    if len(data) > MAX_SOURCE_BYTES:
-        return None
-    try:
-        module = parse_module(data, keep=keep)
-    except Unparsable:
-        return None
-    name = module_name_for(str(path))
-    try:
-        model = ModuleModel(module, name, factories, is_package=path.name == "__init__.py")
-        return summarize(model, name, project_packages)
-    except RecursionError:
-        return None
-
-
-def _summarize_batch(
-    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig, keep: bool = False
-) -> list[tuple[Path, ModuleSummary | None]]:
-    return [(path, _summarize_file(path, data, project_packages, factories, keep)) for path, data in items]
-
-
-class IndexCache:
-    """What building the index learned, on disk: per file, by content hash, its summary and
-    what its names resolve to; and a hash of the whole tree, so an unchanged project skips
-    the relevance search too. Written atomically; anything unreadable is ignored."""
-
-    def __init__(self, root: Path, key: str) -> None:
-        self.path = root / ".sqla_lint_cache" / f"index-{key}.json"
-        self.entries: dict[str, dict[str, object]] = {}
-        self.tree = self.digest = ""
-        self.summarised: list[str] = []
-        self.seeds: set[str] = set()
-        self.hashes: dict[str, str] = {}  # every file's content hash at the last build
-        self.stats: dict[str, list[int]] = {}  # and its size, times and inode when hashed
-        self.started = 0  # when that build began, in ns
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("files"), dict):
-                self.entries = data["files"]
-                self.tree, self.digest = str(data.get("tree", "")), str(data.get("digest", ""))
-                self.summarised = [str(relative) for relative in data.get("summarised", [])]
-                self.seeds = {str(relative) for relative in data.get("seeds", [])}
-                self.hashes = {str(relative): str(digest) for relative, digest in dict(data.get("hashes", {})).items()}
-                self.stats = dict(data.get("stats", {}))
-                self.started = int(data.get("started", 0))
-        except (OSError, ValueError, TypeError, AttributeError):
-            self.entries, self.tree, self.digest, self.summarised, self.seeds, self.hashes = {}, "", "", [], set(), {}
-            self.stats, self.started = {}, 0
-
-    def known_hash(self, relative: str, status: os.stat_result) -> str | None:
-        """The content hash stored for a file whose status says it has not changed since.
-
-        Any write changes a file's ctime, which no tool can set back (``os.utime`` sets
-        the others), so size, mtime, ctime and inode together say "unchanged", as git's
-        index does. Also like git, a file whose times are within :data:`RACY_NS` of the
-        last build's start is hashed anyway: on a file system with coarse times, an edit
-        in the same tick as the hashing would otherwise go unseen.
-        """
-        if self.stats.get(relative) != _signature(status):
-            return None
-        if max(status.st_mtime_ns, status.st_ctime_ns) >= self.started - RACY_NS:
-            return None
-        return self.hashes.get(relative)
-
-    def _entry(self, relative: str, digest: str) -> dict[str, object] | None:
-        entry = self.entries.get(relative)
-        return entry if isinstance(entry, dict) and entry.get("hash") == digest else None
-
-    def summary(self, relative: str, digest: str) -> ModuleSummary | None:
-        entry = self._entry(relative, digest)
-        if entry is None or not isinstance(entry.get("summary"), dict):
-            return None
-        try:
-            return ModuleSummary.from_json(entry["summary"])  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None
-
-    def references(self, relative: str, digest: str) -> tuple[bool, set[str] | None]:
-        """(found, what the file's names resolve to, None when CPython cannot parse it)."""
-        entry = self._entry(relative, digest)
-        if entry is None or "references" not in entry:
-            return False, None
-        references = entry["references"]
-        if references is None:
-            return True, None
-        return (True, {str(name) for name in references}) if isinstance(references, list) else (False, None)
-
-    def save(self, build: _Build, tree: str, digest: str) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            ignore = self.path.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# Created by sqla-lint\n*\n")
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".index-", suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                # dumps, not dump: only encoding in one go uses CPython's C encoder.
-                stream.write(
-                    json.dumps(
-                        {
-                            "tree": tree,
-                            "digest": digest,
-                            "started": build.started,
-                            "stats": build.stats,
-                            "summarised": list(build.by_file),
-                            "seeds": sorted(build.seeds),
-                            "hashes": build.digests,
-                            "files": build.entries(self),
-                        }
-                    )
-                )
-            os.replace(temporary, self.path)
-            for stale in self.path.parent.glob("index-*.json"):  # other versions' and settings'
-                if stale != self.path:
-                    stale.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only tree still lints; it just rebuilds the index next time
-
-
-def build_index(
-    root: Path,
-    factories: FactoryConfig = FactoryConfig(),
-    excludes: tuple[str, ...] = (),
-    *,
-    use_cache: bool = True,
-    jobs: int = 1,
-) -> ProjectIndex:
-    """Summarise every relevant module under ``root``.
-
-    A module is relevant when it may use a modelled library's API (the prefilter's text
-    stage: only such a module can bind a session, engine or factory of its own), names a
-    configured factory, uses a name another relevant module binds, or may call a function
-    that creates an engine (or calls one that does). Relevance grows to a fixed point, so
-    ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts, and
-    a module that only says ``import sqlalchemy as sa`` for its column types does not.
-    """
-    from .. import __version__
-
-    key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
-    cache = IndexCache(root, key) if use_cache else None
-    build = _Build(root, factories, excludes, jobs, cache)
-    tree = hashlib.sha256(json.dumps(sorted(build.digests.items())).encode()).hexdigest()
-    index = build.reuse(cache, tree) if cache is not None else None
-    if index is None:
-        index = build.search(cache)
-        if cache is not None:
-            cache.save(build, tree, index.digest())
-    index.file_hashes = {build.paths[relative]: content for relative, content in build.digests.items()}
-    return index
-
-
-_MAX_EDITS = 64  # more changed files than this: search again rather than check each
-RACY_NS = 2_000_000_000  # FAT and some network file systems keep times to 2 s
-
-
-def _signature(status: os.stat_result) -> list[int]:
-    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
-
-
-class _Contents(dict[str, bytes]):
-    """File contents by relative path, read on first use: an index whose files are known
-    unchanged from their status reads none of them."""
-
-    def __init__(self, paths: dict[str, str]) -> None:
-        super().__init__()
-        self._paths = paths
-
-    def __missing__(self, relative: str) -> bytes:
-        try:
-            data = read_source(Path(self._paths[relative]))
-        except UnreadableError:
-            data = b""  # gone since the build looked at it: as good as empty
-        self[relative] = data
-        return data
-
-
-class _Build:
-    """One build of a project's index: its files, and the relevance search over them."""
-
-    def __init__(
-        self, root: Path, factories: FactoryConfig, excludes: tuple[str, ...], jobs: int, cache: IndexCache | None = None
-    ) -> None:
-        self.root, self.factories, self.jobs = root, factories, jobs
-        self._prefix = os.path.join(str(root), "")
-        self.started = time.time_ns()
-        self.relatives = relative_files(root, excludes)
-        self.paths: dict[str, str] = {}  # as text: no Path per file
-        self.digests: dict[str, str] = {}
-        self.stats: dict[str, list[int]] = {}
-        self.contents = _Contents(self.paths)
-        for relative in self.relatives:
-            path = self._prefix + relative
-            try:
-                status = os.stat(path)
-                digest = cache.known_hash(relative, status) if cache is not None else None
-                if digest is None:
-                    data = self.contents[relative] = read_source(Path(path))
-                    digest = content_hash(data)
-            except (OSError, UnreadableError):
-                continue
-            self.paths[relative], self.digests[relative], self.stats[relative] = path, digest, _signature(status)
-        self.by_file: dict[str, ModuleSummary] = {}
-        self.referenced: dict[str, set[str] | None] = {}
-        self.seeds: set[str] = set()
-        self.parsed: dict[str, ModuleSummary | None] = {}
-
-    @cached_property
-    def packages(self) -> frozenset[str]:
-        """Asked only when summarising: an index read back from its cache does without."""
-        return _top_level_names(self.root, [self._prefix + relative for relative in self.relatives])
-
-    @cached_property
-    def factory_names(self) -> Prefilter:
-        from ..prefilter import Prefilter
-
-        return Prefilter(self.factories.session_factories | self.factories.engine_factories)
-
-    def is_seed(self, relative: str) -> bool:
-        from ..prefilter import may_use_known_api
-
-        data = self.contents[relative]
-        return may_use_known_api(data) or self.factory_names.names_a_factory(data)
-
-    def index(self, digest: str | None = None) -> ProjectIndex:
-        return ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)
-
-    def references(self, relative: str, cache: IndexCache | None) -> set[str] | None:
-        """What the file's names resolve to: CPython's parse once per file, and once per change."""
-        if relative not in self.referenced:
-            found, names = cache.references(relative, self.digests[relative]) if cache is not None else (False, None)
-            if not found:
-                path = self.paths[relative]
-                names = _references(self.contents[relative], module_name_for(path), os.path.basename(path) == "__init__.py")
-            self.referenced[relative] = names
-        return self.referenced[relative]
-
-    def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
-        """Whether ``index`` makes the module relevant: the text test, then its names."""
-        return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
-
-    def summarise(self, relatives: list[str], cache: IndexCache | None, keep: bool = False) -> dict[str, ModuleSummary | None]:
-        """Summaries from the cache, from earlier in this build, or parsed (in workers).
-        ``keep``: the files are about to be linted in this process, which may reuse the parse."""
-        found: dict[str, ModuleSummary | None] = {}
-        to_parse: list[tuple[Path, bytes]] = []
-        for relative in relatives:
-            summary = cache.summary(relative, self.digests[relative]) if cache is not None else None
-            if summary is None and relative not in self.parsed:
-                to_parse.append((Path(self.paths[relative]), self.contents[relative]))
-            found[relative] = summary or self.parsed.get(relative)
-        if to_parse:
-            from ..workers import LARGE_FILE_BYTES
-
-            if any(len(data) > LARGE_FILE_BYTES for _, data in to_parse):
-                # This process parses the largest modules itself, the peak of the run: it
-                # need not hold every other file's text then; they are read when next needed.
-                self.contents.clear()
-        for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs, keep):
-            relative = str(path)[len(self._prefix) :]
-            found[relative] = self.parsed[relative] = summary
-        return found
-
-    def search(self, cache: IndexCache | None) -> ProjectIndex:
-        """The relevance search: seeds, then every module the summaries so far make relevant."""
-        self.seeds = {relative for relative in self.digests if self.is_seed(relative)}
-        done: set[str] = set()
-        pending = sorted(self.seeds)
-        while pending:
-            done.update(pending)
-            for relative, summary in self.summarise(pending, cache).items():
-                if summary is not None:
-                    self.by_file[relative] = summary
-            partial = self.index()
-            pending = [relative for relative in self.digests if relative not in done and self.wanted(partial, relative, cache)]
-        return self.index()
-
-    def reuse(self, cache: IndexCache, tree: str) -> ProjectIndex | None:
-        """The last build's index, when this tree is that build's or its edits cannot
-        change the index; None when a search is needed."""
-        if cache.tree == tree and cache.digest:
-            index = self.read_back(cache)
-            if index is not None:
-                if self.contents:  # some files were hashed again: record their status for next time
-                    cache.save(self, tree, index.digest())
-                return index
-        index = self.after_edits(cache)
-        if index is not None:
-            cache.save(self, tree, index.digest())
-        return index
-
-    def read_back(self, cache: IndexCache) -> ProjectIndex | None:
-        """The last build's index, for a tree whose every file is unchanged."""
-        self.seeds = set(cache.seeds)  # unchanged too, and saved again with the rest
-        for relative in cache.summarised:
-            summary = cache.summary(relative, self.digests.get(relative, ""))
-            if summary is None:
-                return None
-            self.by_file[relative] = summary
-        return self.index(cache.digest)
-
-    def after_edits(self, cache: IndexCache) -> ProjectIndex | None:
-        """The last build's index, when the files edited since cannot change what it holds.
-
-        An edited module the index held must still be a seed (as it was), with the same
-        summary; an edited module it did not hold must still be neither a seed nor wanted
-        by that index. The search would then meet the same modules with the same
-        summaries, in the same order. Otherwise (or after a deletion of a held module, or
-        many edits) None: search again.
-        """
-        if not cache.summarised or not cache.digest or not cache.hashes:
-            return None
-        held = set(cache.summarised)
-        edited = [r for r in self.digests if cache.hashes.get(r) != self.digests[r]]
-        deleted = [r for r in cache.hashes if r not in self.digests]
-        if len(edited) > _MAX_EDITS or held.intersection(deleted):
-            return None
-        edited_held = [r for r in edited if r in held]
-        if any(not self.is_seed(r) or r not in cache.seeds for r in edited_held):
-            return None
-        renewed = self.summarise(edited_held, None, keep=len(edited_held) == 1)
-        for relative, summary in renewed.items():
-            if summary is None or summary != cache.summary(relative, cache.hashes.get(relative, "")):
-                return None
-        self.seeds = {r for r in cache.seeds if r in self.digests}
-        for relative in cache.summarised:  # in the last build's order
-            summary = renewed.get(relative) or cache.summary(relative, self.digests.get(relative, ""))
-            if summary is None:
-                return None
-            self.by_file[relative] = summary
-        index = self.index(cache.digest)
-        for relative in edited:
-            if relative in held:
-                continue
-            if self.is_seed(relative) or self.wanted(index, relative, cache):
-                return None
-        return index
-
-    def entries(self, cache: IndexCache) -> dict[str, dict[str, object]]:
-        """What to keep: summaries, and name resolutions, also those of the last build
-        for files unchanged since."""
-        entries: dict[str, dict[str, object]] = {}
-        for relative, entry in cache.entries.items():
-            if isinstance(entry, dict) and "references" in entry and entry.get("hash") == self.digests.get(relative):
-                entries[relative] = {"hash": entry["hash"], "references": entry["references"]}
-        for relative, summary in self.by_file.items():
-            stored = cache.entries.get(relative)
-            if isinstance(stored, dict) and stored.get("hash") == self.digests[relative] and "summary" in stored:
-                as_json = stored["summary"]  # what it was read back from: encoding it again costs more
-            else:
-                as_json = summary.to_json()
-            entries.setdefault(relative, {"hash": self.digests[relative]})["summary"] = as_json
-        for relative, names in self.referenced.items():
-            entries.setdefault(relative, {"hash": self.digests[relative]})["references"] = (
-                sorted(names) if names is not None else None
-            )
-        return entries
-
-
-def _run_summaries(
-    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig, jobs: int, keep: bool = False
-) -> list[tuple[Path, ModuleSummary | None]]:
-    if jobs <= 1 or len(items) < 16:
-        return _summarize_batch(items, project_packages, factories, keep)
-    from ..workers import batches_by_size, run_batches
-
-    batches = [[items[i] for i in batch] for batch in batches_by_size([len(data) for _, data in items], jobs)]
-    done: list[list[tuple[Path, ModuleSummary | None]]] = [[] for _ in batches]
-    # The workers are kept: the next project's index, then linting, need them again.
-    for position, summaries in run_batches(_summarize_batch, batches, (project_packages, factories), jobs, keep=True):
-        done[position] = summaries
-    return [summary for batch in done for summary in batch]
-
-
-def _top_level_names(root: Path, files: list[Path] | list[str]) -> frozenset[str]:
-    """First segments of every module name in the project: what "internal" means."""
-    return frozenset(module_name_for(str(path)).partition(".")[0] for path in files) - {""}

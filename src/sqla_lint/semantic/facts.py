@@ -1,0 +1,907 @@
+"""Module facts: what one module binds, returns, calls and removes, read from CPython's tree.
+
+The project index needs, for every module that may matter, the same few answers: which
+names are bound to a factory, engine or registry, what each function returns, who calls
+whom and from where (a loop, a handler, once), and which registries are removed. libcst
+gives exact source for fixes, but its parse costs ten times CPython's, and the index asks
+these questions of hundreds of modules where the rules look at a few dozen. So the facts
+come from CPython's tree, the same parse that screens each file, and libcst is kept for
+what needs it: ownership on every path, escapes and fixes.
+
+A module's facts are symbolic (``"call:app.db.SessionLocal"`` rather than a resolved
+kind): they depend on that module's text alone, so they are cached by content hash, and
+:class:`.index.ProjectIndex` resolves the chains across modules when it is asked.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+from .project import FactoryConfig
+from .symbols import (
+    CLOSING_WRAPPERS,
+    CONNECTION_METHODS,
+    CONTEXT_MANAGER_DECORATORS,
+    ROUTE_DECORATOR_METHODS,
+    Kind,
+    annotation_kind,
+    call_result_kind,
+    is_cache_decorator,
+)
+
+FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda]
+_FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+_LOOP_TYPES = (ast.For, ast.AsyncFor, ast.While)
+_COMPREHENSION_TYPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_SESSION_FOR_FACTORY = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
+_CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
+OWNED_KINDS = frozenset(
+    {
+        Kind.SESSION,
+        Kind.ASYNC_SESSION,
+        Kind.CONNECTION,
+        Kind.ASYNC_CONNECTION,
+        Kind.ENGINE,
+        Kind.ASYNC_ENGINE,
+        Kind.POOL,
+        Kind.SCOPED_REGISTRY,
+    }
+)
+# ``from . import x`` / ``from .db import x``: a relative import need not write its package.
+RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
+# Entry points by convention: a CLI's ``main``, alembic's migration functions.
+MAIN_FUNCTION_NAMES = frozenset({"main", "cli", "run", "upgrade", "downgrade", "run_migrations_online", "run_migrations_offline"})
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A call of a project function: who calls it, and whether it runs per iteration."""
+
+    callee: str
+    caller: str | None  # qualified caller function; None at module level
+    per_iteration: bool
+
+
+@dataclass
+class FunctionSummary:
+    returns: str | None = None  # a symbolic value
+    borrowed_param: tuple[str, int] | None = None  # a caller passing this gets its own session back
+    is_handler: bool = False
+    is_once: bool = False
+    is_cached: bool = False
+    creates_engine: bool = False  # SQA501 then asks who calls it, from anywhere in the project
+
+
+@dataclass
+class ModuleSummary:
+    """The facts of one module that other modules' questions need."""
+
+    module: str
+    bindings: dict[str, str] = field(default_factory=dict)  # name or Cls.attr -> symbolic value
+    aliases: dict[str, str] = field(default_factory=dict)  # imported name -> qualified target
+    functions: dict[str, FunctionSummary] = field(default_factory=dict)  # f or Cls.f
+    calls: list[CallSite] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)  # qualified receivers of `.remove`
+
+    def to_json(self) -> dict[str, object]:
+        """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
+        value, and a cold run encodes each summary twice (its digest, the cache)."""
+        return {
+            "module": self.module,
+            "bindings": dict(self.bindings),
+            "aliases": dict(self.aliases),
+            "functions": {
+                name: {
+                    "returns": f.returns,
+                    "borrowed_param": f.borrowed_param,
+                    "is_handler": f.is_handler,
+                    "is_once": f.is_once,
+                    "is_cached": f.is_cached,
+                    "creates_engine": f.creates_engine,
+                }
+                for name, f in self.functions.items()
+            },
+            "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration} for c in self.calls],
+            "removes": list(self.removes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ModuleSummary:
+        summary = cls(module=str(data["module"]))
+        summary.bindings = dict(data.get("bindings", {}))  # type: ignore[arg-type]
+        summary.aliases = dict(data.get("aliases", {}))  # type: ignore[arg-type]
+        summary.functions = {
+            name: FunctionSummary(
+                returns=f.get("returns"),
+                borrowed_param=tuple(f["borrowed_param"]) if f.get("borrowed_param") else None,  # type: ignore[arg-type]
+                is_handler=bool(f.get("is_handler")),
+                is_once=bool(f.get("is_once")),
+                is_cached=bool(f.get("is_cached")),
+                creates_engine=bool(f.get("creates_engine")),
+            )
+            for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
+        }
+        summary.calls = [CallSite(**c) for c in data.get("calls", [])]  # type: ignore[union-attr]
+        summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
+        return summary
+
+
+def module_summary(
+    tree: ast.Module, module: str, project_packages: frozenset[str], factories: FactoryConfig = FactoryConfig(), is_package: bool = False
+) -> ModuleSummary | None:
+    """The facts of one module from CPython's tree; None when it nests too deeply to read."""
+    try:
+        return ModuleFacts(tree, module, factories, is_package).summary(project_packages)
+    except RecursionError:
+        return None
+
+
+# -- reading the tree ------------------------------------------------------------------
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain; ``app['db']`` reads as ``app.db`` and a call
+    as ``f()``, as the libcst model writes receivers."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, ast.Subscript):
+        key = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 1 else node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            base = dotted(node.value)
+            return None if base is None else f"{base}.{key.value}"
+        return None
+    if isinstance(node, ast.Call):
+        base = dotted(node.func)
+        return None if base is None else f"{base}()"
+    return None
+
+
+def _is_none(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _string(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _assigned(statement: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
+    """(target, value) of ``a = b = v``, ``a: T = v`` and ``(a := v)``."""
+    if isinstance(statement, ast.Assign):
+        return [(target, statement.value) for target in statement.targets]
+    if isinstance(statement, (ast.AnnAssign, ast.NamedExpr)) and statement.value is not None:
+        return [(statement.target, statement.value)]
+    return []
+
+
+def _assigned_names(statement: ast.AST) -> list[tuple[str, ast.expr]]:
+    return [(target.id, value) for target, value in _assigned(statement) if isinstance(target, ast.Name)]
+
+
+def _passes(call: ast.Call, parameter: tuple[str, int]) -> bool:
+    """Whether ``call`` supplies ``parameter`` (by keyword, or positionally at its index)."""
+    name, position = parameter
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            return True  # ``**kwargs``: it may
+        if keyword.arg == name:
+            return not _is_none(keyword.value)
+    for index, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            return True
+        if index == position:
+            return not _is_none(arg)
+    return False
+
+
+class ModuleFacts:
+    """One pass over CPython's tree of a module, and the questions the index asks of it."""
+
+    def __init__(self, tree: ast.Module, module: str = "", factories: FactoryConfig = FactoryConfig(), is_package: bool = False) -> None:
+        self.module = module
+        self.factories = factories
+        self._package = module if is_package else module.rpartition(".")[0]
+        self.imports: dict[str, str] = {}
+        self.parent: dict[ast.AST, ast.AST] = {}
+        self.function_of: dict[ast.AST, FunctionNode | None] = {}
+        self.enclosing_class: dict[ast.AST, ast.ClassDef | None] = {}
+        self.function_defs: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        self.class_defs: list[ast.ClassDef] = []
+        self.calls: list[ast.Call] = []
+        self.remove_attributes: list[ast.Attribute] = []
+        self.module_assignments: list[ast.stmt] = []
+        self.class_body_assignments: dict[ast.ClassDef, list[ast.stmt]] = defaultdict(list)
+        self.assignments_in: dict[FunctionNode, list[ast.AST]] = defaultdict(list)
+        self.globals_declared: dict[FunctionNode, set[str]] = defaultdict(set)
+        self.withs_in: dict[FunctionNode, list[ast.With | ast.AsyncWith]] = defaultdict(list)
+        self.returns_in: dict[FunctionNode, list[ast.Return]] = defaultdict(list)
+        self._walk(tree)
+        # In source order, as a reader meets them (CPython's tree puts decorators after
+        # the body): the first reason found for a per-call judgement is the one reported.
+        self.calls.sort(key=lambda call: (call.lineno, call.col_offset, -(call.end_lineno or 0), -(call.end_col_offset or 0)))
+
+        self.module_functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self.methods: dict[ast.ClassDef, dict[str, ast.FunctionDef | ast.AsyncFunctionDef]] = defaultdict(dict)
+        self.classes: dict[str, ast.ClassDef] = {}
+        for function in self.function_defs:
+            owner = self.class_of_function(function)
+            if owner is not None:
+                self.methods[owner][function.name] = function
+            elif self.function_of[function] is None:
+                self.module_functions[function.name] = function
+        for class_def in self.class_defs:
+            if self.function_of[class_def] is None:
+                self.classes[class_def.name] = class_def
+        self.module_bindings = self._module_bindings()
+        self.class_attributes = self._class_attributes()
+        self._kinds: dict[ast.AST, Kind | None] = {}
+        self._in_progress: set[ast.AST] = set()
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def _walk(self, tree: ast.Module) -> None:
+        """Iterative, in source order: parents, enclosing function and class, and the node
+        lists the questions below need."""
+        parent, function_of, enclosing_class = self.parent, self.function_of, self.enclosing_class
+        # (node, its parent, innermost function, innermost class)
+        stack: list[tuple[ast.AST, ast.AST | None, FunctionNode | None, ast.ClassDef | None]] = [(tree, None, None, None)]
+        while stack:
+            node, up, function, klass = stack.pop()
+            if up is not None:
+                parent[node] = up
+            kind = type(node)
+            inner_function, inner_class = function, klass
+            if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.Lambda:
+                function_of[node] = function
+                enclosing_class[node] = klass
+                if kind is not ast.Lambda:
+                    self.function_defs.append(node)  # type: ignore[arg-type]
+                inner_function = node  # type: ignore[assignment]
+            elif kind is ast.ClassDef:
+                function_of[node] = function
+                enclosing_class[node] = klass
+                self.class_defs.append(node)  # type: ignore[arg-type]
+                inner_class = node  # type: ignore[assignment]
+            elif kind is ast.Call:
+                function_of[node] = function
+                self.calls.append(node)  # type: ignore[arg-type]
+            elif kind is ast.Name:
+                function_of[node] = function
+            elif kind is ast.Attribute:
+                function_of[node] = function
+                if node.attr == "remove":  # type: ignore[attr-defined]
+                    self.remove_attributes.append(node)  # type: ignore[arg-type]
+            elif kind is ast.Import:
+                for alias in node.names:  # type: ignore[attr-defined]
+                    if alias.asname:
+                        self.imports[alias.asname] = alias.name
+                    else:
+                        root = alias.name.partition(".")[0]
+                        self.imports[root] = root
+                continue
+            elif kind is ast.ImportFrom:
+                base = node.module or ""  # type: ignore[attr-defined]
+                if node.level:  # type: ignore[attr-defined]
+                    base = self._relative(node.level, base)  # type: ignore[attr-defined]
+                for alias in node.names:  # type: ignore[attr-defined]
+                    if alias.name != "*":
+                        self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+                continue
+            elif kind is ast.Assign or kind is ast.AnnAssign:
+                if function is not None:
+                    self.assignments_in[function].append(node)
+                elif klass is not None:
+                    self.class_body_assignments[klass].append(node)  # type: ignore[arg-type]
+                else:
+                    self.module_assignments.append(node)  # type: ignore[arg-type]
+            elif kind is ast.NamedExpr:
+                if function is not None:
+                    self.assignments_in[function].append(node)
+            elif kind is ast.With or kind is ast.AsyncWith:
+                function_of[node] = function
+                if function is not None:
+                    self.withs_in[function].append(node)  # type: ignore[arg-type]
+            elif kind is ast.Return:
+                if function is not None:
+                    self.returns_in[function].append(node)  # type: ignore[arg-type]
+            elif kind is ast.Global:
+                if function is not None:
+                    self.globals_declared[function].update(node.names)  # type: ignore[attr-defined]
+            children = list(ast.iter_child_nodes(node))
+            for child in reversed(children):
+                stack.append((child, node, inner_function, inner_class))
+
+    def _relative(self, level: int, module: str) -> str:
+        """``from ..db import x`` inside ``app.api.routes`` -> ``app.db``; '.'-prefixed when unknown."""
+        parts = self._package.split(".") if self._package else []
+        if parts and level - 1 <= len(parts):
+            base = parts[: len(parts) - (level - 1)]
+            return ".".join([*base, module] if module else base)
+        return "." * level + module
+
+    def ancestors(self, node: ast.AST):  # type: ignore[no-untyped-def]
+        current = self.parent.get(node)
+        while current is not None:
+            yield current
+            current = self.parent.get(current)
+
+    def enclosing_function(self, node: ast.AST) -> FunctionNode | None:
+        if node in self.function_of:
+            return self.function_of[node]
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, _FUNCTION_TYPES):
+                return ancestor  # type: ignore[return-value]
+        return None
+
+    def class_of_function(self, function: FunctionNode) -> ast.ClassDef | None:
+        """The class whose body defines ``function`` directly (so it is a method)."""
+        owner = self.enclosing_class.get(function)
+        if owner is None:
+            return None
+        return owner if self.function_of.get(function) is self.function_of.get(owner) else None
+
+    def class_body_of(self, node: ast.AST) -> ast.ClassDef | None:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, _FUNCTION_TYPES):
+                return None
+            if isinstance(ancestor, ast.ClassDef):
+                return ancestor
+        return None
+
+    # -- names ---------------------------------------------------------------------------
+
+    def resolve_dotted(self, written: str) -> str | None:
+        head, _, rest = written.partition(".")
+        target = self.imports.get(head)
+        if target is None:
+            return None
+        return f"{target}.{rest}" if rest else target
+
+    def qualified_name(self, node: ast.AST) -> str | None:
+        """What a Name/Attribute chain refers to through the module's imports."""
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            return None
+        written = dotted(node)
+        return self.resolve_dotted(written) if written is not None else None
+
+    def _module_bindings(self) -> dict[str, list[ast.expr]]:
+        """Module-level names, including those assigned under ``global`` in functions."""
+        bindings: dict[str, list[ast.expr]] = defaultdict(list)
+        for assignment in self.module_assignments:
+            for name, value in _assigned_names(assignment):
+                bindings[name].append(value)
+        for function, declared in self.globals_declared.items():
+            for assignment in self.assignments_in.get(function, ()):
+                for name, value in _assigned_names(assignment):
+                    if name in declared:
+                        bindings[name].append(value)
+        return bindings
+
+    def _class_attributes(self) -> dict[ast.ClassDef, dict[str, list[ast.expr]]]:
+        """Class-body attributes and ``self.x = ...`` assignments in the class's methods."""
+        attributes: dict[ast.ClassDef, dict[str, list[ast.expr]]] = defaultdict(lambda: defaultdict(list))
+        for class_def, assignments in self.class_body_assignments.items():
+            for assignment in assignments:
+                for name, value in _assigned_names(assignment):
+                    attributes[class_def][name].append(value)
+        for class_def, methods in self.methods.items():
+            for method in methods.values():
+                for assignment in self.assignments_in.get(method, ()):
+                    for target, value in _assigned(assignment):
+                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in ("self", "cls"):
+                            attributes[class_def][target.attr].append(value)
+        return attributes
+
+    # -- what is this value? -------------------------------------------------------------
+
+    def kind_of(self, node: ast.AST) -> Kind | None:
+        """The lifecycle kind of the value an expression evaluates to, if this module shows it."""
+        return self._memoized(node, self._compute_kind)
+
+    def _memoized(self, node: ast.AST, compute: Callable[[ast.AST], Kind | None]) -> Kind | None:
+        if node in self._kinds:
+            return self._kinds[node]
+        if node in self._in_progress:
+            return None  # a cycle: ``x = f()`` / ``def f(): return x``
+        self._in_progress.add(node)
+        try:
+            kind = compute(node)
+        finally:
+            self._in_progress.discard(node)
+        self._kinds[node] = kind
+        return kind
+
+    def _compute_kind(self, node: ast.AST) -> Kind | None:
+        if isinstance(node, ast.Await):
+            return self.kind_of(node.value)
+        if isinstance(node, ast.Call):
+            return self._call_kind(node)
+        if isinstance(node, ast.Name):
+            return self._name_kind(node)
+        if isinstance(node, ast.Attribute):
+            return self._attribute_kind(node)
+        return None
+
+    def _call_kind(self, call: ast.Call) -> Kind | None:
+        func = call.func
+        configured = self._configured_factory_kind(func)
+        if configured is not None:
+            return configured
+        qualified = self.qualified_name(func)
+        if qualified is not None:
+            kind = call_result_kind(qualified)
+            if kind is not None:
+                return kind
+        if isinstance(func, ast.Attribute) and func.attr in CONNECTION_METHODS:
+            receiver = self.kind_of(func.value)
+            if receiver in _CONNECTION_FOR_ENGINE:
+                return _CONNECTION_FOR_ENGINE[receiver]
+        callee_kind = self.kind_of(func)
+        if callee_kind in _SESSION_FOR_FACTORY:
+            return _SESSION_FOR_FACTORY[callee_kind]
+        function = self.function_called(call)
+        if function is not None and not self.is_cached(function):
+            borrowed = self.borrowed_session_param(function)
+            if borrowed is not None and _passes(call, borrowed):
+                return None  # the caller passed its own session and gets it back
+            return self.return_kind(function)
+        return None
+
+    def _configured_factory_kind(self, func: ast.AST) -> Kind | None:
+        if not (self.factories.session_factories or self.factories.engine_factories):
+            return None
+        written = dotted(func)
+        qualified = self.qualified_name(func)
+        for names, kind in ((self.factories.session_factories, Kind.SESSION), (self.factories.engine_factories, Kind.ENGINE)):
+            if written in names or qualified in names:
+                return kind
+        return None
+
+    def _name_kind(self, name: ast.Name) -> Kind | None:
+        function = self.enclosing_function(name)
+        while function is not None:
+            local = self._local_binding_kind(function, name.id)
+            if local is not None:
+                return local
+            function = self.function_of.get(function)
+        for value in self.module_bindings.get(name.id, ()):
+            kind = self.kind_of(value)
+            if kind is not None:
+                return kind
+        return None
+
+    def _local_binding_kind(self, function: FunctionNode, name: str) -> Kind | None:
+        if isinstance(function, _DEF_TYPES):
+            arguments = function.args
+            for param in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg):
+                if param is not None and param.arg == name and param.annotation is not None:
+                    return self.annotation_kind(param.annotation)
+        for assignment in self.assignments_in.get(function, ()):
+            for assigned, value in _assigned_names(assignment):
+                if assigned == name:
+                    kind = self.kind_of(value)
+                    if kind is not None:
+                        return kind
+        for statement in self.withs_in.get(function, ()):
+            for item in statement.items:
+                if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == name:
+                    if self.opens_session(item.context_expr):
+                        return Kind.ASYNC_SESSION if isinstance(statement, ast.AsyncWith) else Kind.SESSION
+                    if (kind := self.kind_of(item.context_expr)) is not None and kind.is_connection:
+                        return Kind.BORROWED_CONNECTION
+        return None
+
+    def annotation_kind(self, annotation: ast.AST) -> Kind | None:
+        """``Engine``, ``Optional[Engine]``, ``Engine | None`` and ``"Engine"`` all mean an engine."""
+        if isinstance(annotation, ast.BinOp):
+            return self.annotation_kind(annotation.left) or self.annotation_kind(annotation.right)
+        if isinstance(annotation, ast.Subscript):
+            elements = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+            for element in elements:
+                kind = self.annotation_kind(element)
+                if kind is not None:
+                    return kind
+            return None
+        if isinstance(annotation, ast.Constant):
+            if isinstance(annotation.value, str):
+                try:
+                    return self.annotation_kind(ast.parse(annotation.value.strip(), mode="eval").body)
+                except (SyntaxError, ValueError, RecursionError):
+                    return None
+            return None
+        qualified = self.qualified_name(annotation)
+        return annotation_kind(qualified) if qualified else None
+
+    def _attribute_kind(self, attribute: ast.Attribute) -> Kind | None:
+        owner = self.class_for_receiver(attribute.value, attribute)
+        if owner is not None:
+            for value in self.class_attributes.get(owner, {}).get(attribute.attr, ()):
+                kind = self.kind_of(value)
+                if kind is not None:
+                    return kind
+        return None
+
+    def class_for_receiver(self, receiver: ast.AST, site: ast.AST) -> ast.ClassDef | None:
+        """The class that ``self``/``cls``/``ClassName`` refers to at ``site``."""
+        if not isinstance(receiver, ast.Name):
+            return None
+        if receiver.id in ("self", "cls"):
+            function = self.enclosing_function(site)
+            while function is not None:
+                owner = self.class_of_function(function)
+                if owner is not None:
+                    return owner
+                function = self.function_of.get(function)
+            return None
+        return self.classes.get(receiver.id)
+
+    def opens_session(self, expression: ast.AST) -> bool:
+        """Whether a ``with`` item yields a session it will close: ``Session()``,
+        ``Factory.begin()``, ``closing(Session())``."""
+        kind = self.kind_of(expression)
+        if kind is not None and kind.is_session:
+            return True
+        if not isinstance(expression, ast.Call):
+            return False
+        func = expression.func
+        if isinstance(func, ast.Attribute) and func.attr == "begin":
+            return self.kind_of(func.value) in _SESSION_FOR_FACTORY
+        if self.qualified_name(func) in CLOSING_WRAPPERS and expression.args:
+            return self.opens_session(expression.args[0])
+        return False
+
+    # -- functions -----------------------------------------------------------------------
+
+    def function_called(self, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        """The function of this module that a call invokes: ``f()``, ``self.f()``, ``Cls.f()``."""
+        func = call.func
+        if isinstance(func, ast.Name):
+            if self.qualified_name(func) is not None:
+                return None
+            return self.module_functions.get(func.id)
+        if isinstance(func, ast.Attribute):
+            owner = self.class_for_receiver(func.value, call)
+            if owner is not None:
+                return self.methods.get(owner, {}).get(func.attr)
+        return None
+
+    def return_kind(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> Kind | None:
+        return self._memoized(function, self._compute_return_kind)  # type: ignore[arg-type]
+
+    def _compute_return_kind(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> Kind | None:
+        if self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
+            return None
+        kind: Kind | None = None
+        for value in self._returned_values(function):
+            returned = self.kind_of(value)
+            if returned is None:
+                return None
+            kind = returned
+        if function.returns is not None and kind is None:
+            annotated = self.annotation_kind(function.returns)
+            if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
+                return annotated
+        return kind
+
+    def _returned_values(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+        """What ``function`` can return, leaving out ``None`` and a borrowed parameter."""
+        borrowed = self.borrowed_session_param(function)
+        values = []
+        for statement in self.returns_in.get(function, ()):
+            value = statement.value
+            if value is None or _is_none(value):
+                continue
+            if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
+                value = value.values[-1]
+            if borrowed is not None and isinstance(value, ast.Name) and value.id == borrowed[0]:
+                if self.kind_of(value) is None:
+                    continue
+            values.append(value)
+        return values
+
+    def borrowed_session_param(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, int] | None:
+        """A defaulted parameter the function hands back when given (``session=None``)."""
+        returned: set[str] = set()
+        for statement in self.returns_in.get(function, ()):
+            value = statement.value
+            if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or) and len(value.values) == 2:
+                value = value.values[0]
+            if isinstance(value, ast.Name):
+                returned.add(value.id)
+        arguments = function.args
+        positional = [*arguments.posonlyargs, *arguments.args]
+        defaulted = {param.arg for param in positional[len(positional) - len(arguments.defaults) :]}
+        defaulted |= {param.arg for param, default in zip(arguments.kwonlyargs, arguments.kw_defaults) if default is not None}
+        for position, param in enumerate([*positional, *arguments.kwonlyargs]):
+            if param.arg in defaulted and param.arg in returned:
+                index = position if position < len(positional) else -1
+                if self.class_of_function(function) is not None and index > 0:
+                    index -= 1  # callers do not pass ``self``
+                return (param.arg, index)
+        return None
+
+    def decorator_names(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+        """Qualified (or, failing that, written) names of a function's decorators."""
+        names: set[str] = set()
+        for expression in function.decorator_list:
+            if isinstance(expression, ast.Call):
+                expression = expression.func
+            name = self.qualified_name(expression) or dotted(expression)
+            if name:
+                names.add(name)
+        return names
+
+    def is_cached(self, function: FunctionNode) -> bool:
+        if not isinstance(function, _DEF_TYPES):
+            return False
+        for expression in function.decorator_list:
+            if isinstance(expression, ast.Call):
+                expression = expression.func
+            qualified = self.qualified_name(expression)
+            if qualified and is_cache_decorator(qualified):
+                return True
+        return any(name.endswith("cached_property") for name in self.decorator_names(function))
+
+    def function_name(self, function: FunctionNode) -> str:
+        if isinstance(function, _DEF_TYPES):
+            owner = self.class_of_function(function)
+            return (f"{owner.name}." if owner is not None else "") + function.name
+        return "<lambda>"
+
+    def _function_for_reference(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        if isinstance(node, ast.Name):
+            return self.module_functions.get(node.id)
+        if isinstance(node, ast.Attribute):
+            owner = self.class_for_receiver(node.value, node)
+            if owner is not None:
+                return self.methods.get(owner, {}).get(node.attr)
+        return None
+
+    # -- application structure -----------------------------------------------------------
+
+    def request_handlers(self) -> set[FunctionNode]:
+        """Route handlers (``@app.get``, ``@bp.route``...) and FastAPI dependencies."""
+        handlers: set[FunctionNode] = set()
+        for function in self.function_defs:
+            for expression in function.decorator_list:
+                if isinstance(expression, ast.Call):
+                    expression = expression.func
+                if isinstance(expression, ast.Attribute) and expression.attr in ROUTE_DECORATOR_METHODS and self.qualified_name(expression) is None:
+                    handlers.add(function)
+        for call in self.calls:
+            qualified = self.qualified_name(call.func) or ""
+            if qualified.rpartition(".")[2] in ("Depends", "Security") and (call.args or call.keywords):
+                first = call.args[0] if call.args else call.keywords[0].value
+                target = self._function_for_reference(first)
+                if target is not None:
+                    handlers.add(target)
+        return handlers
+
+    def startup_functions(self) -> set[FunctionNode]:
+        """Lifespans and startup hooks of FastAPI/Starlette/aiohttp/Quart apps: they run once."""
+        found: set[FunctionNode] = set()
+        for function in self.function_defs:
+            for expression in function.decorator_list:
+                event = None
+                if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Attribute):
+                    if expression.func.attr == "on_event" and expression.args:
+                        event = _string(expression.args[0])
+                elif isinstance(expression, ast.Attribute):
+                    event = {"before_serving": "startup"}.get(expression.attr)
+                if event == "startup":
+                    found.add(function)
+        for call in self.calls:
+            for keyword in call.keywords:
+                if keyword.arg in ("lifespan", "lifespan_context"):
+                    target = self._function_for_reference(keyword.value)
+                    if target is not None:
+                        found.add(target)
+                elif keyword.arg == "on_startup" and isinstance(keyword.value, (ast.List, ast.Tuple)):
+                    for element in keyword.value.elts:
+                        target = self._function_for_reference(element)
+                        if target is not None:
+                            found.add(target)
+            func = call.func
+            if not isinstance(func, ast.Attribute) or not call.args:
+                continue
+            if func.attr == "add_event_handler" and len(call.args) >= 2:
+                target = self._function_for_reference(call.args[1])
+                if target is not None and _string(call.args[0]) == "startup":
+                    found.add(target)
+            elif func.attr in ("append", "insert") and isinstance(func.value, ast.Attribute):
+                if func.value.attr in ("on_startup", "cleanup_ctx"):
+                    target = self._function_for_reference(call.args[-1])
+                    if target is not None:
+                        found.add(target)
+        for assignment in (*self.module_assignments, *(a for assignments in self.assignments_in.values() for a in assignments)):
+            if isinstance(assignment, (ast.Assign, ast.AnnAssign)):
+                for target, value in _assigned(assignment):
+                    if (dotted(target) or "").rpartition(".")[2] == "lifespan_context":
+                        function = self._function_for_reference(value)
+                        if function is not None:
+                            found.add(function)
+        return found
+
+    def is_once_per_process(self, function: FunctionNode, startup: set[FunctionNode]) -> bool:
+        """Entry points and hooks that run once: ``main()``, lifespans, cached functions,
+        and functions the user declared ``called-once``."""
+        if function in startup or self.is_cached(function):
+            return True
+        if not isinstance(function, _DEF_TYPES):
+            return False
+        if function.name in MAIN_FUNCTION_NAMES:
+            return True
+        declared = self.factories.called_once
+        if declared:
+            local = self.function_name(function)
+            return bool({local, function.name, f"{self.module}.{local}"} & declared)
+        return False
+
+    def runs_per_iteration(self, node: ast.AST, function: FunctionNode) -> bool:
+        """Whether ``node`` runs on every iteration of a loop in ``function``. A retry loop
+        (``while True: engine = make(); ...; return engine``) makes what it returns once."""
+        loop: ast.AST | None = None
+        child = node
+        in_loop = False
+        for ancestor in self.ancestors(node):
+            if ancestor is function:
+                break
+            if isinstance(ancestor, _LOOP_TYPES):
+                if isinstance(ancestor, (ast.For, ast.AsyncFor)) and child is ancestor.iter:
+                    child = ancestor
+                    continue
+                in_loop, loop = True, ancestor
+                break
+            if isinstance(ancestor, _COMPREHENSION_TYPES):
+                in_loop = True
+                break
+            child = ancestor
+        if not in_loop:
+            return False
+        if loop is None:
+            loop = next((a for a in self.ancestors(node) if isinstance(a, _LOOP_TYPES)), None)
+        statement = next((a for a in [node, *self.ancestors(node)] if isinstance(a, ast.stmt)), None)
+        if loop is None or not isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            return True
+        names = {name for name, _ in _assigned_names(statement)}
+        return not any(
+            isinstance(returned.value, ast.Name) and returned.value.id in names and self._contains(loop, returned)
+            for returned in self.returns_in.get(function, ())
+        )
+
+    def _contains(self, outer: ast.AST, inner: ast.AST) -> bool:
+        return inner is outer or any(ancestor is outer for ancestor in self.ancestors(inner))
+
+    # -- the summary ---------------------------------------------------------------------
+
+    def symbolic_value(self, node: ast.AST) -> str | None:
+        """A value other modules can resolve: ``kind:ENGINE``, ``call:app.db.SessionLocal``."""
+        kind = self.kind_of(node)
+        if kind is not None:
+            return f"kind:{kind.name}"
+        if isinstance(node, ast.Await):
+            return self.symbolic_value(node.value)
+        if isinstance(node, ast.Call):
+            func = node.func
+            qualified = self.qualified_name(func)
+            if qualified is not None:
+                return f"call:{qualified}"
+            if isinstance(func, ast.Attribute) and func.attr in CONNECTION_METHODS:
+                receiver = self.qualified_name(func.value)
+                if receiver is not None:
+                    return f"connect:{receiver}"
+            function = self.function_called(node)
+            if function is not None and not self.is_cached(function):
+                return self.symbolic_return(function)
+            return None
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            qualified = self.qualified_name(node)
+            if qualified is not None:
+                return f"ref:{qualified}"
+        return None
+
+    def symbolic_return(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+        if function in self._in_progress or self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
+            return None
+        self._in_progress.add(function)
+        try:
+            values = [self.symbolic_value(value) for value in self._returned_values(function)]
+        finally:
+            self._in_progress.discard(function)
+        if not values or any(value is None for value in values):
+            if function.returns is not None:
+                annotated = self.annotation_kind(function.returns)
+                if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
+                    return f"kind:{annotated.name}"
+            return None
+        return values[0]
+
+    def _first_symbolic(self, values: list[ast.expr]) -> str | None:
+        for value in values:
+            symbolic = self.symbolic_value(value)
+            if symbolic is not None:
+                return symbolic
+        return None
+
+    def qualified_receiver(self, receiver: str, site: ast.AST) -> str:
+        """``db_session`` -> ``app.database.db_session``; ``self.Session`` -> ``mod.Cls.Session``."""
+        head, _, rest = receiver.partition(".")
+        owner_class = self.class_body_of(site)
+        if owner_class is not None and "." not in receiver:
+            return f"{self.module}.{owner_class.name}.{receiver}"
+        if head in self.imports:
+            target = self.imports[head]
+            return f"{target}.{rest}" if rest else target
+        if head in ("self", "cls"):
+            function = self.enclosing_function(site)
+            owner = self.class_of_function(function) if function is not None else None
+            if owner is not None:
+                return f"{self.module}.{owner.name}.{rest}"
+        return f"{self.module}.{receiver}"
+
+    def summary(self, project_packages: frozenset[str]) -> ModuleSummary:
+        module = self.module
+        summary = ModuleSummary(module=module)
+        for local, target in self.imports.items():
+            if target.partition(".")[0] in project_packages:
+                summary.aliases[local] = target
+        for name, values in self.module_bindings.items():
+            symbolic = self._first_symbolic(values)
+            if symbolic is not None:
+                summary.bindings[name] = symbolic
+        for class_def, attributes in self.class_attributes.items():
+            if self.function_of.get(class_def) is not None:
+                continue
+            for attribute, values in attributes.items():
+                symbolic = self._first_symbolic(values)
+                if symbolic is not None:
+                    summary.bindings[f"{class_def.name}.{attribute}"] = symbolic
+        creating_engines: set[FunctionNode] = set()
+        for call in self.calls:
+            kind = self.kind_of(call)
+            if kind is None or not kind.is_engine:
+                continue
+            outermost = self.function_of.get(call)
+            while outermost is not None and self.function_of.get(outermost) is not None:
+                outermost = self.function_of[outermost]
+            if outermost is not None:
+                creating_engines.add(outermost)
+        handlers = self.request_handlers()
+        startup = self.startup_functions()
+        for function in self.function_defs:
+            if self.function_of.get(function) is not None:
+                continue
+            summary.functions[self.function_name(function)] = FunctionSummary(
+                returns=self.symbolic_return(function),
+                borrowed_param=self.borrowed_session_param(function),
+                is_handler=function in handlers,
+                is_once=self.is_once_per_process(function, startup),
+                is_cached=self.is_cached(function),
+                creates_engine=function in creating_engines,
+            )
+        for call in self.calls:
+            callee = self.qualified_name(call.func)
+            if callee is None:
+                target = self.function_called(call)
+                callee = f"{module}.{self.function_name(target)}" if target is not None else None
+            if callee is None or callee.partition(".")[0] not in project_packages:
+                continue
+            caller_function = self.function_of.get(call)
+            caller = None
+            per_iteration = False
+            if caller_function is not None:
+                caller = f"{module}.{self.function_name(caller_function)}"
+                per_iteration = self.runs_per_iteration(call, caller_function)
+            summary.calls.append(CallSite(callee, caller, per_iteration))
+        for attribute in self.remove_attributes:
+            receiver = dotted(attribute.value)
+            if receiver is not None:
+                summary.removes.append(self.qualified_receiver(receiver, attribute))
+        return summary
