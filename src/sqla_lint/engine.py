@@ -102,10 +102,12 @@ def lint_source(
         needed, tree = _screen(data, settings, index, tree, path)
         if not needed and _decodes(data):
             return FileResult(path)
+    module_name, is_package = module_name_for(path) or "__module__", Path(path).name == "__init__.py"
     try:
         module = take_kept(source)  # the index build's parse of a file edited since the last run
         if module is None:
             text = vetted(source, tree)
+            index = _with_own_facts(index, tree or cpython_tree(data), module_name, is_package, settings, path)
             del tree  # CPython's tree must not outlive the start of libcst's (see vetted)
             module = parse_vetted(source, text)
     except Unparsable as error:
@@ -114,7 +116,7 @@ def lint_source(
     if not codes:
         return FileResult(path)
     try:
-        model = ModuleModel(module, module_name_for(path), settings.factories, index, is_package=Path(path).name == "__init__.py")
+        model = ModuleModel(module, module_name, settings.factories, index, is_package=is_package)
         findings = _run_rules(model, codes)
         diagnostics = _to_diagnostics(model, findings, path, data) if findings else []
     except RecursionError:
@@ -124,6 +126,22 @@ def lint_source(
     if settings.respect_noqa:
         diagnostics = apply_noqa(diagnostics, data)
     return FileResult(path, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
+
+
+def _with_own_facts(
+    index: ProjectIndex | None, tree: ast.Module | None, module_name: str, is_package: bool, settings: Settings, path: str
+) -> ProjectIndex | None:
+    """The project index, with this module's own facts in it (see ``ProjectIndex.of_module``)."""
+    from .semantic.facts import module_summary
+    from .semantic.index import ProjectIndex
+
+    if tree is None:
+        return index
+    packages = index.packages if index is not None else frozenset({module_name.partition(".")[0]})
+    summary = module_summary(tree, module_name, packages | {module_name.partition(".")[0]}, settings.factories, is_package)
+    if summary is None:
+        return index
+    return ProjectIndex.of_module(Path(path).parent, summary, index)
 
 
 def _decodes(data: bytes) -> bool:

@@ -69,6 +69,18 @@ class ProjectIndex:
         # cache's keys, so a run reads each file once.
         self.file_hashes: dict[str, str] = {}
 
+    @classmethod
+    def of_module(cls, root: Path, summary: ModuleSummary, within: ProjectIndex | None = None) -> ProjectIndex:
+        """``within`` (or nothing) plus one module's own facts. A file linted without a
+        project, or one the project's relevance search passed over, still asks every
+        per-call and once-only question here, so the CLI, flake8 and the library give
+        the same answers and the same messages."""
+        if within is not None and within.modules.get(summary.module) == summary:
+            return within
+        modules = dict(within.modules) if within is not None else {}
+        modules[summary.module] = summary
+        return cls(within.root if within is not None else root, modules)
+
     # -- symbols -------------------------------------------------------------------------
 
     def _split(self, qualified: str) -> tuple[ModuleSummary, str] | None:
@@ -293,10 +305,10 @@ class ProjectIndex:
         )
 
     def _internal(self, referenced: set[str]) -> list[str]:
-        return [qualified for qualified in referenced if qualified.partition(".")[0] in self._packages]
+        return [qualified for qualified in referenced if qualified.partition(".")[0] in self.packages]
 
     @cached_property
-    def _packages(self) -> frozenset[str]:
+    def packages(self) -> frozenset[str]:
         return frozenset(module.partition(".")[0] for module in self.modules)
 
     def digest(self) -> str:

@@ -1,0 +1,251 @@
+"""Module facts (semantic/facts.py) and the project index's judgements over them, as units.
+
+The index is built from these facts, and a file linted without a project asks a
+one-module index of its own facts, so the CLI, flake8 and the library agree.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+from sqla_lint.api import lint_source
+from sqla_lint.config import Overrides, build_settings, load_config
+from sqla_lint.indexing import build_index
+from sqla_lint.semantic.facts import CallSite, FunctionSummary, module_summary
+from sqla_lint.semantic.index import ProjectIndex
+from sqla_lint.semantic.project import FactoryConfig
+from sqla_lint.semantic.symbols import Kind
+
+
+def _facts(source: str, module: str = "app.db", packages: frozenset[str] = frozenset({"app"}), **kwargs):
+    summary = module_summary(ast.parse(textwrap.dedent(source)), module, packages, **kwargs)
+    assert summary is not None
+    return summary
+
+
+def test_module_level_and_class_bindings_are_symbolic():
+    facts = _facts(
+        """
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import sessionmaker, scoped_session
+        from app.settings import URL
+        engine = create_engine(URL)
+        SessionLocal = sessionmaker(bind=engine)
+        registry = scoped_session(SessionLocal)
+        alias = SessionLocal
+
+        class Repo:
+            factory = sessionmaker()
+            def __init__(self):
+                self.engine = create_engine(URL)
+        """
+    )
+    assert facts.bindings["engine"] == "kind:ENGINE"
+    assert facts.bindings["SessionLocal"] == "kind:SESSION_FACTORY"
+    assert facts.bindings["registry"] == "kind:SCOPED_REGISTRY"
+    assert facts.bindings["alias"] == "kind:SESSION_FACTORY"
+    assert facts.bindings["Repo.factory"] == "kind:SESSION_FACTORY"
+    assert facts.bindings["Repo.engine"] == "kind:ENGINE"
+    assert facts.aliases == {"URL": "app.settings.URL"}  # only imports inside the project
+
+
+def test_a_global_assigned_in_a_function_is_a_module_binding():
+    facts = _facts(
+        """
+        from sqlalchemy import create_engine
+        _engine = None
+        def get_engine():
+            global _engine
+            _engine = create_engine("sqlite://")
+            return _engine
+        """
+    )
+    assert facts.bindings["_engine"] == "kind:ENGINE"
+    assert facts.functions["get_engine"].creates_engine
+
+
+def test_functions_say_what_they_return_and_how_they_run():
+    facts = _facts(
+        """
+        import functools
+        from fastapi import Depends, FastAPI
+        from sqlalchemy.orm import Session
+        from app.engine import engine
+        app = FastAPI()
+
+        def get_session(session=None):
+            return session or Session(engine)
+
+        @functools.lru_cache
+        def cached():
+            return Session(engine)
+
+        def dependency():
+            return Session(engine)
+
+        @app.get("/")
+        def handler(db=Depends(dependency)):
+            return 1
+
+        def main():
+            pass
+
+        def from_elsewhere():
+            return make_it()
+        """
+    )
+    functions = facts.functions
+    assert functions["get_session"] == FunctionSummary(returns="kind:SESSION", borrowed_param=("session", 0))
+    assert functions["cached"].is_cached and functions["cached"].is_once
+    assert functions["dependency"].is_handler  # a FastAPI dependency runs per request
+    assert functions["handler"].is_handler
+    assert functions["main"].is_once
+    assert functions["from_elsewhere"].returns is None  # an unknown callee says nothing
+
+
+def test_a_lifespan_and_startup_hooks_run_once():
+    facts = _facts(
+        """
+        from contextlib import asynccontextmanager
+        from fastapi import FastAPI
+
+        @asynccontextmanager
+        async def lifespan(app):
+            yield
+
+        async def on_start():
+            pass
+
+        app = FastAPI(lifespan=lifespan, on_startup=[on_start])
+        """
+    )
+    assert facts.functions["lifespan"].is_once
+    assert facts.functions["on_start"].is_once
+
+
+def test_call_sites_say_who_calls_and_whether_per_iteration():
+    facts = _facts(
+        """
+        from app.engines import make_engine
+
+        def each(urls):
+            for url in urls:
+                make_engine(url)
+
+        def retry():
+            while True:
+                engine = make_engine("x")
+                return engine
+
+        def helper():
+            return make_engine("y")
+
+        helper()
+        [make_engine(u) for u in "ab"]
+        """
+    )
+    assert facts.calls == [
+        CallSite("app.engines.make_engine", "app.db.each", True),
+        CallSite("app.engines.make_engine", "app.db.retry", False),  # a retry loop makes it once
+        CallSite("app.engines.make_engine", "app.db.helper", False),
+        CallSite("app.db.helper", None, False),
+        CallSite("app.engines.make_engine", None, False),
+    ]
+
+
+def test_removes_are_qualified_by_what_the_receiver_is():
+    facts = _facts(
+        """
+        from app.database import db_session
+
+        class Admin:
+            def teardown(self):
+                self.db_session.remove()
+
+        def shutdown(exception=None):
+            db_session.remove()
+        """,
+        module="app.web",
+    )
+    assert facts.removes == ["app.web.Admin.db_session", "app.database.db_session"]
+
+
+def test_configured_factories_are_facts_too():
+    facts = _facts(
+        """
+        from app.vendor import open_session
+        def work():
+            return open_session()
+        """,
+        factories=FactoryConfig(session_factories=frozenset({"app.vendor.open_session"})),
+    )
+    assert facts.functions["work"].returns == "kind:SESSION"
+
+
+def test_the_index_resolves_facts_across_modules():
+    db = _facts("from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n", module="app.db")
+    reexport = _facts("from app.db import SessionLocal\n", module="app")
+    helpers = _facts("from app import SessionLocal\ndef get():\n    return SessionLocal()\n", module="app.helpers")
+    index = ProjectIndex(Path("."), {s.module: s for s in (db, reexport, helpers)})
+    assert index.symbol_kind("app.SessionLocal") is Kind.SESSION_FACTORY
+    assert index.call_kind("app.helpers.get") is Kind.SESSION
+
+
+def test_per_call_reason_follows_callers_through_modules():
+    engines = _facts(
+        "from sqlalchemy import create_engine\ndef make(url):\n    return create_engine(url)\n", module="app.engines"
+    )
+    jobs = _facts(
+        """
+        from app.engines import make
+        def run_all(urls):
+            for url in urls:
+                make(url)
+        def main():
+            make("x")
+        """,
+        module="app.jobs",
+    )
+    index = ProjectIndex(Path("."), {s.module: s for s in (engines, jobs)})
+    assert index.per_call_reason("app.engines.make") == "a loop in `run_all`"
+    assert not index.called_only_once("app.engines.make")
+
+
+def test_an_unparsable_depth_gives_no_facts_rather_than_a_crash():
+    deep = "x = " + "(" * 150 + "1" + ")" * 150 + "\n"
+    assert module_summary(ast.parse(deep), "m", frozenset()) is not None
+
+
+_PER_CALL = """\
+from sqlalchemy import create_engine
+
+
+class Repo:
+    def connect(self, url):
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("select 1").scalar()
+
+    def run_all(self, urls):
+        for url in urls:
+            self.connect(url)
+"""
+
+
+def test_the_same_message_with_and_without_a_project(tmp_path: Path):
+    """A method that makes an engine, called in a loop by another method: the CLI (with a
+    project index) and flake8 or the library (without one) used to word it differently."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    path = tmp_path / "app" / "repo.py"
+    path.write_text(_PER_CALL)
+    settings = build_settings(load_config(tmp_path / "pyproject.toml"), Overrides())
+    alone = lint_source(_PER_CALL, str(path), settings, None)
+    within = lint_source(_PER_CALL, str(path), settings, build_index(tmp_path, use_cache=False))
+    messages = [(d.code, d.location.row, d.message) for d in alone.diagnostics]
+    assert messages == [(d.code, d.location.row, d.message) for d in within.diagnostics]
+    assert [code for code, _, _ in messages] == ["SQA501"]
+    assert "a loop in `run_all`" in messages[0][2]
