@@ -25,7 +25,7 @@ from .diagnostics import FileResult
 from .discovery import Discovered, UnreadableError, discover, read_source
 from .indexing import build_index
 from .semantic.index import ProjectIndex
-from .semantic.project import find_project_root, module_name_for
+from .semantic.project import find_project_root, forget_layout, module_name_for
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ def _run(
     jobs: int | None,
     cache: ResultCache | None,
 ) -> Iterator[Any]:
+    forget_layout()
     files = [found.path for found in discovered]
     workers = jobs or os.cpu_count() or 1
     fallback = {found.path: found.root for found in discovered}

@@ -55,6 +55,7 @@ class IndexCache:
     the relevance search too. Written atomically; anything unreadable is ignored."""
 
     def __init__(self, root: Path, key: str) -> None:
+        self.root = str(root)
         self.path = root / ".sqla_lint_cache" / f"index-{key}.json"
         self.entries: dict[str, dict[str, object]] = {}
         self.tree = self.digest = ""
@@ -93,8 +94,15 @@ class IndexCache:
         return self.hashes.get(relative)
 
     def _entry(self, relative: str, digest: str) -> dict[str, object] | None:
+        """What is stored for a file with this content *and* the module name it has now:
+        an ``__init__.py`` added or removed renames modules whose text did not change."""
         entry = self.entries.get(relative)
-        return entry if isinstance(entry, dict) and entry.get("hash") == digest else None
+        if not isinstance(entry, dict) or entry.get("hash") != digest:
+            return None
+        return entry if entry.get("module") == self.module_of(relative) else None
+
+    def module_of(self, relative: str) -> str:
+        return module_name_for(os.path.join(self.root, relative))
 
     def summary(self, relative: str, digest: str) -> ModuleSummary | None:
         entry = self._entry(relative, digest)
@@ -342,6 +350,8 @@ class _Build:
         deleted = [r for r in cache.hashes if r not in self.digests]
         if len(edited) > _MAX_EDITS or held.intersection(deleted):
             return None
+        if any(os.path.basename(relative) == "__init__.py" for relative in (*edited, *deleted) if relative not in cache.hashes or relative not in self.digests):
+            return None  # a package appeared or went: module names, and so every summary's names, may differ
         edited_held = [r for r in edited if r in held]
         if any(not self.is_seed(r) or r not in cache.seeds for r in edited_held):
             return None
@@ -367,20 +377,23 @@ class _Build:
         """What to keep: summaries, and name resolutions, also those of the last build
         for files unchanged since."""
         entries: dict[str, dict[str, object]] = {}
-        for relative, entry in cache.entries.items():
-            if isinstance(entry, dict) and "references" in entry and entry.get("hash") == self.digests.get(relative):
-                entries[relative] = {"hash": entry["hash"], "references": entry["references"]}
+
+        def entry(relative: str) -> dict[str, object]:
+            return entries.setdefault(relative, {"hash": self.digests[relative], "module": cache.module_of(relative)})
+
+        for relative in cache.entries:
+            stored = cache._entry(relative, self.digests.get(relative, ""))
+            if stored is not None and "references" in stored:
+                entry(relative)["references"] = stored["references"]
         for relative, summary in self.by_file.items():
-            stored = cache.entries.get(relative)
-            if isinstance(stored, dict) and stored.get("hash") == self.digests[relative] and "summary" in stored:
+            stored = cache._entry(relative, self.digests[relative])
+            if stored is not None and "summary" in stored:
                 as_json = stored["summary"]  # what it was read back from: encoding it again costs more
             else:
                 as_json = summary.to_json()
-            entries.setdefault(relative, {"hash": self.digests[relative]})["summary"] = as_json
+            entry(relative)["summary"] = as_json
         for relative, names in self.referenced.items():
-            entries.setdefault(relative, {"hash": self.digests[relative]})["references"] = (
-                sorted(names) if names is not None else None
-            )
+            entry(relative)["references"] = sorted(names) if names is not None else None
         return entries
 
 

@@ -58,6 +58,15 @@ def _package_of(directory: Path) -> str:
     return f"{outer}.{directory.name}" if outer else directory.name
 
 
+def forget_layout() -> None:
+    """Forget which folders are packages and project roots. One run never sees them
+    change, so they are remembered within it; a library caller that edits the tree
+    between two runs must not get the first run's module names in the second."""
+    _package_of_directory.cache_clear()
+    _package_of.cache_clear()
+    _project_root_of.cache_clear()
+
+
 def find_project_root(path: Path) -> Path | None:
     """The nearest folder with ``pyproject.toml``, ``setup.cfg`` or ``.git`` above ``path``."""
     start = os.path.realpath(path)
