@@ -82,6 +82,7 @@ def test_metadata_is_what_pyproject_declares(dist: Path, read):
     assert metadata["Version"] == __version__
     assert metadata["Summary"] == PROJECT["description"]
     assert metadata["Requires-Python"] == PROJECT["requires-python"]
+    assert metadata["License-Expression"] == PROJECT["license"]
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata.get_payload().strip() == (REPO / "README.md").read_text(encoding="utf-8").strip()
     assert sorted(metadata.get_all("Provides-Extra")) == sorted(PROJECT["optional-dependencies"])
