@@ -1,4 +1,4 @@
-"""The README's CI instructions, run as written: the documented gate sees only the new leak."""
+"""The documented CI instructions, run as written: the documented gate sees only the new leak."""
 
 from __future__ import annotations
 
@@ -16,16 +16,21 @@ OLD_LEAK = "from sqlalchemy.orm import Session\n\n\ndef legacy(engine):\n    s =
 NEW_LEAK = "\n\ndef added_in_this_pr(engine):\n    db = Session(engine)\n    return db.query(2).all()\n"
 
 
-def _readme_blocks(language: str, heading: str) -> list[str]:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+def _doc_blocks(page: str, language: str, heading: str) -> list[str]:
+    text = "\n" + (REPO / page).read_text(encoding="utf-8")
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(rf"```{language}\n(.*?)```", section, re.DOTALL)
 
 
-def _workflow_step(name: str) -> str:
-    workflow = yaml.safe_load(_readme_blocks("yaml", "### GitHub Actions")[0])
+def _workflow_step(name: str, page: str = "docs/ci.md", heading: str = "## GitHub Actions") -> str:
+    workflow = yaml.safe_load(_doc_blocks(page, "yaml", heading)[0])
     steps = workflow["jobs"]["sqla-lint"]["steps"]
     return next(step["run"] for step in steps if step.get("name") == name)
+
+
+def test_readme_gate_is_the_documented_gate():
+    """The README's short workflow gates with the same step that the test below runs from docs/ci.md."""
+    assert _workflow_step("sqla-lint gate", "README.md", "## CI") == _workflow_step("sqla-lint gate")
 
 
 def _run_documented(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,7 +43,7 @@ def test_documented_gate_reports_only_the_new_leak(tmp_path: Path):
     repo = init_repo(tmp_path / "repo")
     (repo / "pyproject.toml").write_text('[project]\nname = "shop"\n\n[tool.sqla-lint]\nbaseline = "sqla-lint-baseline.json"\n')
     (repo / "shop.py").write_text(OLD_LEAK)
-    adoption = [line.strip() for line in _readme_blocks("sh", "## Adopting on an existing codebase")[0].splitlines() if line.strip().startswith("sqla-lint ")]
+    adoption = [line.strip() for line in _doc_blocks("docs/adopting.md", "sh", "# Adopting sqla-lint on an existing codebase")[0].splitlines() if line.strip().startswith("sqla-lint ")]
     assert adoption == ["sqla-lint check . --write-baseline"]
     written = _run_documented(adoption[0], repo)
     assert written.returncode == 0, written.stderr
@@ -63,7 +68,7 @@ def test_documented_gate_reports_only_the_new_leak(tmp_path: Path):
 
 
 def test_documented_gitlab_job_writes_code_quality(tmp_path: Path):
-    job = yaml.safe_load(_readme_blocks("yaml", "### GitLab CI")[0])["sqla-lint"]
+    job = yaml.safe_load(_doc_blocks("docs/ci.md", "yaml", "## GitLab CI")[0])["sqla-lint"]
     project = tmp_path / "project"
     project.mkdir()
     (project / "shop.py").write_text(OLD_LEAK)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from sqla_lint import DISTRIBUTION, __version__
 
 from .conftest import REPO, run_cli
 
@@ -27,8 +30,9 @@ def _triples(output: str) -> set[tuple[str, int, str]]:
 
 
 def test_plugin_is_registered():
+    """flake8 names a plugin by its distribution (and wraps the line, so whitespace is dropped)."""
     result = _flake8("--version")
-    assert "sqla-lint" in result.stdout
+    assert f"{DISTRIBUTION}:{__version__}" in re.sub(r"\s+", "", result.stdout), result.stdout
 
 
 def test_same_findings_as_cli_on_example_app():

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Diagnostic", "FileResult", "Settings", "__version__", "lint_file", "lint_paths", "lint_source"]
+# Said by the package itself rather than read through importlib.metadata, which costs a
+# tenth of a warm run's start-up; tests/test_distribution.py holds them to pyproject.toml.
+# The index name differs from the command's: "sqla-lint" there is an unrelated project.
+DISTRIBUTION = "sqlalchemy-lifecycle-lint"
+HOMEPAGE = "https://github.com/sqla-lint/sqla-lint"
+DOCS_URL = f"{HOMEPAGE}#readme"
+
+__all__ = ["DISTRIBUTION", "DOCS_URL", "HOMEPAGE", "Diagnostic", "FileResult", "Settings", "__version__", "lint_file", "lint_paths", "lint_source"]
 
 _HOMES = {
     "lint_file": "api",

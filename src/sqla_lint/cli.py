@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from . import __version__
+from . import DISTRIBUTION, DOCS_URL, __version__
 from .api import fix_found, fix_source, index_for, lint_found, lint_source
 from .baseline import DEFAULT_NAME as DEFAULT_BASELINE
 from .baseline import Baseline
@@ -56,12 +56,18 @@ def _codes(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+# The command and the package on the index have different names (the index's "sqla-lint"
+# is another project), so every place a user looks for either says both.
+VERSION = f"sqla-lint {__version__} (pip install {DISTRIBUTION})\ndocumentation: {DOCS_URL}"
+EPILOG = f"install: pip install {DISTRIBUTION}\ndocumentation: {DOCS_URL}"
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sqla-lint", description="Find SQLAlchemy sessions, connections, engines and pools that are never given back.")
-    parser.add_argument("--version", action="version", version=f"sqla-lint {__version__}")
+    parser = _Parser(prog="sqla-lint", description="Find SQLAlchemy sessions, connections, engines and pools that are never given back.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=VERSION)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    check = commands.add_parser("check", help="lint files and directories (default: .)")
+    check = commands.add_parser("check", help="lint files and directories (default: .)", description="Lint files and directories (default: .) and exit 1 if anything is found.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories; '-' reads stdin")
     check.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable")
     check.add_argument("--extend-select", type=_codes, metavar="CODES", help="codes to enable on top of the selection")

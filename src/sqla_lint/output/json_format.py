@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .. import HOMEPAGE
 from ..diagnostics import Diagnostic, Location
 
 if TYPE_CHECKING:
     from . import RenderContext
 
-DOCS_URL = "https://github.com/sqla-lint/sqla-lint/blob/main/docs/rules/{code}.md"
+DOCS_URL = HOMEPAGE + "/blob/main/docs/rules/{code}.md"
 
 
 def _location(location: Location) -> dict[str, int]:

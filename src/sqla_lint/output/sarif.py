@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
-from .. import __version__
+from .. import HOMEPAGE, __version__
 from ..diagnostics import Diagnostic, Location
 from .json_format import DOCS_URL
 
@@ -97,7 +97,7 @@ def document(diagnostics: list[Diagnostic], context: RenderContext) -> dict[str,
                     "driver": {
                         "name": "sqla-lint",
                         "version": __version__,
-                        "informationUri": "https://github.com/sqla-lint/sqla-lint",
+                        "informationUri": HOMEPAGE,
                         "rules": rules,
                     }
                 },
