@@ -72,7 +72,17 @@ def _screen(
     source: bytes, settings: Settings, index: ProjectIndex | None, tree: ast.Module | None, path: str
 ) -> tuple[bool, ast.Module | None]:
     """:func:`might_have_findings`, and CPython's tree when it took one: the prefilter's
-    tree stage, the index's name test and the parser's syntax check then share one parse."""
+    tree stage, the index's name test and the parser's syntax check then share one parse.
+    A file the index build parsed already needs none: its verdict is in the index."""
+    if tree is None and index is not None and index.screens:
+        from .cache import content_hash
+
+        known = index.screens.get((content_hash(source), module_name_for(path)))
+        if known is not None:
+            verdict, referenced = known
+            if verdict or referenced is None:
+                return True, None
+            return index.used_by(source, module_name_for(path), Path(path).name == "__init__.py", referenced=referenced), None
     if tree is None and (may_use_known_api(source) or (index is not None and index.might_be_used_by(source))):
         tree = cpython_tree(source)
     if prefilter_for(settings).needs_analysis(source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled):
@@ -107,7 +117,7 @@ def lint_source(
         module = take_kept(source)  # the index build's parse of a file edited since the last run
         if module is None:
             text = vetted(source, tree)
-            index = _with_own_facts(index, tree or cpython_tree(data), module_name, is_package, settings, path)
+            index = _with_own_facts(index, data, tree, module_name, is_package, settings, path)
             del tree  # CPython's tree must not outlive the start of libcst's (see vetted)
             module = parse_vetted(source, text)
     except Unparsable as error:
@@ -129,12 +139,19 @@ def lint_source(
 
 
 def _with_own_facts(
-    index: ProjectIndex | None, tree: ast.Module | None, module_name: str, is_package: bool, settings: Settings, path: str
+    index: ProjectIndex | None, data: bytes, tree: ast.Module | None, module_name: str, is_package: bool, settings: Settings, path: str
 ) -> ProjectIndex | None:
     """The project index, with this module's own facts in it (see ``ProjectIndex.of_module``)."""
     from .semantic.facts import module_summary
     from .semantic.index import ProjectIndex
 
+    if index is not None and module_name in index.modules and index.screens:
+        from .cache import content_hash
+
+        if (content_hash(data), module_name) in index.screens:
+            return index  # the build parsed this very text, and its facts are in the index
+    if tree is None:
+        tree = cpython_tree(data)
     if tree is None:
         return index
     packages = index.packages if index is not None else frozenset({module_name.partition(".")[0]})

@@ -14,14 +14,15 @@ import json
 import os
 import tempfile
 import time
-from functools import cached_property
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cache import content_hash
 from .discovery import UnreadableError, read_source, relative_files
-from .semantic.facts import ModuleSummary, module_summary
-from .semantic.index import ProjectIndex, resolved_references
+from .semantic.facts import ModuleFacts, ModuleSummary
+from .semantic.index import ProjectIndex
 from .semantic.project import FactoryConfig, module_name_for
 
 if TYPE_CHECKING:
@@ -30,22 +31,45 @@ if TYPE_CHECKING:
 SUMMARY_FORMAT = 4  # 2: functions say whether they create an engine; 3: content hashes; 4: facts from CPython's tree
 
 
-def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> ModuleSummary | None:
-    """The module's facts, from CPython's tree: no libcst parse for the index. (The parsing
+@dataclass(frozen=True)
+class FileFacts:
+    """What one CPython parse of a file gives the build: its facts, what its names resolve
+    to, and the prefilter's verdict, so that neither the search nor the lint parses again."""
+
+    summary: ModuleSummary | None
+    references: set[str] | None  # None: CPython cannot parse it
+    screen: bool  # the prefilter's tree stage: a rule may fire here (settings' syntax check aside)
+
+
+def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> FileFacts:
+    """The file's facts from one parse with CPython: no libcst for the index. (The parsing
     module is imported here: an index read back from its cache needs no parser at all.)"""
     from .semantic.parsing import MAX_SOURCE_BYTES, cpython_tree
 
     if len(data) > MAX_SOURCE_BYTES:
-        return None
+        return FileFacts(None, None, True)
     tree = cpython_tree(data)
     if tree is None:
-        return None
-    return module_summary(tree, module_name_for(str(path)), project_packages, factories, is_package=path.name == "__init__.py")
+        return FileFacts(None, None, True)
+    module, is_package = module_name_for(str(path)), path.name == "__init__.py"
+    try:
+        facts = ModuleFacts(tree, module, factories, is_package)
+        summary, references = facts.summary(project_packages), facts.references()
+    except RecursionError:
+        summary, references = None, None
+    return FileFacts(summary, references, _prefilter(factories).needs_analysis(data, tree, check_syntax=False))
+
+
+@lru_cache(maxsize=8)
+def _prefilter(factories: FactoryConfig) -> Prefilter:
+    from .prefilter import Prefilter
+
+    return Prefilter(factories.session_factories | factories.engine_factories)
 
 
 def _summarize_batch(
     items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig
-) -> list[tuple[Path, ModuleSummary | None]]:
+) -> list[tuple[Path, FileFacts]]:
     return [(path, _summarize_file(path, data, project_packages, factories)) for path, data in items]
 
 
@@ -240,35 +264,52 @@ class _Build:
         self.referenced: dict[str, set[str] | None] = {}
         self.seeds: set[str] = set()
         self.parsed: dict[str, ModuleSummary | None] = {}
+        self.screens: dict[str, tuple[bool, set[str] | None]] = {}  # relative -> what linting it needs
 
     @cached_property
     def packages(self) -> frozenset[str]:
         """Asked only when summarising: an index read back from its cache does without."""
         return _top_level_names(self.root, [self._prefix + relative for relative in self.relatives])
 
-    @cached_property
-    def factory_names(self) -> Prefilter:
-        from .prefilter import Prefilter
-
-        return Prefilter(self.factories.session_factories | self.factories.engine_factories)
-
     def is_seed(self, relative: str) -> bool:
         from .prefilter import may_use_known_api
 
         data = self.contents[relative]
-        return may_use_known_api(data) or self.factory_names.names_a_factory(data)
+        return may_use_known_api(data) or _prefilter(self.factories).names_a_factory(data)
 
     def index(self, digest: str | None = None) -> ProjectIndex:
-        return ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)
+        index = ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)
+        index.screens = {
+            (self.digests[relative], module_name_for(self.paths[relative])): screen for relative, screen in self.screens.items()
+        }
+        return index
+
+    def parse(self, relatives: list[str]) -> None:
+        """Each file's facts from one CPython parse (in workers for many): its summary, what
+        its names resolve to, and what linting it needs."""
+        to_parse = [(Path(self.paths[r]), self.contents[r]) for r in relatives if r not in self.parsed]
+        if not to_parse:
+            return
+        from .workers import LARGE_FILE_BYTES
+
+        if any(len(data) > LARGE_FILE_BYTES for _, data in to_parse):
+            # This process parses the largest modules itself, the peak of the run: it
+            # need not hold every other file's text then; they are read when next needed.
+            self.contents.clear()
+        for path, facts in _run_summaries(to_parse, self.packages, self.factories, self.jobs):
+            relative = str(path)[len(self._prefix) :]
+            self.parsed[relative] = facts.summary
+            self.referenced[relative] = facts.references
+            self.screens[relative] = (facts.screen, facts.references)
 
     def references(self, relative: str, cache: IndexCache | None) -> set[str] | None:
         """What the file's names resolve to: CPython's parse once per file, and once per change."""
         if relative not in self.referenced:
             found, names = cache.references(relative, self.digests[relative]) if cache is not None else (False, None)
-            if not found:
-                path = self.paths[relative]
-                names = resolved_references(self.contents[relative], module_name_for(path), os.path.basename(path) == "__init__.py")
-            self.referenced[relative] = names
+            if found:
+                self.referenced[relative] = names
+            else:
+                self.parse([relative])
         return self.referenced[relative]
 
     def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
@@ -278,26 +319,20 @@ class _Build:
     def summarise(self, relatives: list[str], cache: IndexCache | None) -> dict[str, ModuleSummary | None]:
         """Summaries from the cache, from earlier in this build, or parsed (in workers)."""
         found: dict[str, ModuleSummary | None] = {}
-        to_parse: list[tuple[Path, bytes]] = []
+        if cache is not None:
+            for relative in relatives:
+                summary = cache.summary(relative, self.digests[relative])
+                if summary is not None:
+                    found[relative] = summary
+        self.parse([relative for relative in relatives if relative not in found])
         for relative in relatives:
-            summary = cache.summary(relative, self.digests[relative]) if cache is not None else None
-            if summary is None and relative not in self.parsed:
-                to_parse.append((Path(self.paths[relative]), self.contents[relative]))
-            found[relative] = summary or self.parsed.get(relative)
-        if to_parse:
-            from .workers import LARGE_FILE_BYTES
-
-            if any(len(data) > LARGE_FILE_BYTES for _, data in to_parse):
-                # This process parses the largest modules itself, the peak of the run: it
-                # need not hold every other file's text then; they are read when next needed.
-                self.contents.clear()
-        for path, summary in _run_summaries(to_parse, self.packages, self.factories, self.jobs):
-            relative = str(path)[len(self._prefix) :]
-            found[relative] = self.parsed[relative] = summary
+            if relative not in found:
+                found[relative] = self.parsed.get(relative)
         return found
 
     def search(self, cache: IndexCache | None) -> ProjectIndex:
-        """The relevance search: seeds, then every module the summaries so far make relevant."""
+        """The relevance search: seeds, then every module the summaries so far make relevant.
+        The files a round's text test picks are parsed together (in workers), once each."""
         self.seeds = {relative for relative in self.digests if self.is_seed(relative)}
         done: set[str] = set()
         pending = sorted(self.seeds)
@@ -307,7 +342,11 @@ class _Build:
                 if summary is not None:
                     self.by_file[relative] = summary
             partial = self.index()
-            pending = [relative for relative in self.digests if relative not in done and self.wanted(partial, relative, cache)]
+            matcher = partial.relevance_matcher
+            candidates = [r for r in self.digests if r not in done and matcher.matches(self.contents[r])]
+            uncached = [r for r in candidates if cache is None or not cache.references(r, self.digests[r])[0]]
+            self.parse(uncached)
+            pending = [relative for relative in candidates if partial.wants(self.references(relative, cache))]
         return self.index()
 
     def reuse(self, cache: IndexCache, tree: str) -> ProjectIndex | None:
@@ -399,13 +438,13 @@ class _Build:
 
 def _run_summaries(
     items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig, jobs: int
-) -> list[tuple[Path, ModuleSummary | None]]:
+) -> list[tuple[Path, FileFacts]]:
     if jobs <= 1 or len(items) < 16:
         return _summarize_batch(items, project_packages, factories)
     from .workers import batches_by_size, run_batches
 
     batches = [[items[i] for i in batch] for batch in batches_by_size([len(data) for _, data in items], jobs)]
-    done: list[list[tuple[Path, ModuleSummary | None]]] = [[] for _ in batches]
+    done: list[list[tuple[Path, FileFacts]]] = [[] for _ in batches]
     # The workers are kept: the next project's index, then linting, need them again.
     for position, summaries in run_batches(_summarize_batch, batches, (project_packages, factories), jobs, keep=True):
         done[position] = summaries

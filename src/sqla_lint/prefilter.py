@@ -56,8 +56,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from functools import cached_property
 
-from .semantic.facts import RELATIVE_IMPORT
-from .semantic.names import AST_FIELDS
+from .semantic.facts import AST_FIELDS, RELATIVE_IMPORT
 from .semantic.parsing import cpython_tree
 from .semantic.symbols import (
     ANNOTATION_LEAVES,

@@ -131,6 +131,19 @@ class ModuleSummary:
         return summary
 
 
+def _node_types(base: type) -> list[type]:
+    return [base, *(kind for sub in base.__subclasses__() for kind in _node_types(sub))]
+
+
+# Node type -> the fields that can hold nodes: a plain loop over these walks a tree in half
+# the time ``ast.walk`` (or ``ast.iter_child_nodes``) takes.
+AST_FIELDS: dict[type, tuple[str, ...]] = {
+    kind: kind._fields
+    for kind in _node_types(ast.AST)
+    if kind._fields and not issubclass(kind, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop))
+}
+
+
 def module_summary(
     tree: ast.Module, module: str, project_packages: frozenset[str], factories: FactoryConfig = FactoryConfig(), is_package: bool = False
 ) -> ModuleSummary | None:
@@ -161,6 +174,21 @@ def dotted(node: ast.AST) -> str | None:
     if isinstance(node, ast.Call):
         base = dotted(node.func)
         return None if base is None else f"{base}()"
+    return None
+
+
+def _chain(node: ast.AST) -> str | None:
+    """``a.b.c``; ``app['db']`` reads as ``app.db``; None for anything else (a call)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _chain(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, ast.Subscript):
+        key = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 1 else node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            base = _chain(node.value)
+            return None if base is None else f"{base}.{key.value}"
     return None
 
 
@@ -222,6 +250,7 @@ class ModuleFacts:
         self.globals_declared: dict[FunctionNode, set[str]] = defaultdict(set)
         self.withs_in: dict[FunctionNode, list[ast.With | ast.AsyncWith]] = defaultdict(list)
         self.returns_in: dict[FunctionNode, list[ast.Return]] = defaultdict(list)
+        self.chains: set[str] = set()  # every Name and attribute chain written, as text
         self._walk(tree)
         # In source order, as a reader meets them (CPython's tree puts decorators after
         # the body): the first reason found for a per-call judgement is the one reported.
@@ -274,10 +303,14 @@ class ModuleFacts:
                 self.calls.append(node)  # type: ignore[arg-type]
             elif kind is ast.Name:
                 function_of[node] = function
+                self.chains.add(node.id)  # type: ignore[attr-defined]
             elif kind is ast.Attribute:
                 function_of[node] = function
                 if node.attr == "remove":  # type: ignore[attr-defined]
                     self.remove_attributes.append(node)  # type: ignore[arg-type]
+                written = _chain(node)
+                if written is not None:
+                    self.chains.add(written)
             elif kind is ast.Import:
                 for alias in node.names:  # type: ignore[attr-defined]
                     if alias.asname:
@@ -314,9 +347,17 @@ class ModuleFacts:
             elif kind is ast.Global:
                 if function is not None:
                     self.globals_declared[function].update(node.names)  # type: ignore[attr-defined]
-            children = list(ast.iter_child_nodes(node))
-            for child in reversed(children):
-                stack.append((child, node, inner_function, inner_class))
+            fields = AST_FIELDS.get(kind)
+            if fields is None:
+                continue
+            for name in reversed(fields):
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    for child in reversed(value):
+                        if type(child) in AST_FIELDS:
+                            stack.append((child, node, inner_function, inner_class))
+                elif type(value) in AST_FIELDS:
+                    stack.append((value, node, inner_function, inner_class))
 
     def _relative(self, level: int, module: str) -> str:
         """``from ..db import x`` inside ``app.api.routes`` -> ``app.db``; '.'-prefixed when unknown."""
@@ -370,6 +411,16 @@ class ModuleFacts:
             return None
         written = dotted(node)
         return self.resolve_dotted(written) if written is not None else None
+
+    def references(self) -> set[str]:
+        """What every name and attribute chain of the module resolves to through its
+        imports, and what each import names (a module that only re-exports a name uses it
+        too). A chain's prefixes count (``app.db.SessionLocal.begin`` gives ``app.db``,
+        ``app.db.SessionLocal`` and itself): the relevance search and the screen ask this."""
+        resolved = {self.resolve_dotted(chain) for chain in self.chains}
+        resolved.update(self.imports.values())
+        resolved.discard(None)
+        return resolved  # type: ignore[return-value]
 
     def _module_bindings(self) -> dict[str, list[ast.expr]]:
         """Module-level names, including those assigned under ``global`` in functions."""

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from .facts import RELATIVE_IMPORT, CallSite, FunctionSummary, ModuleSummary
+from .facts import RELATIVE_IMPORT, CallSite, FunctionSummary, ModuleFacts, ModuleSummary
 from .symbols import Kind, call_result_kind
 
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
@@ -68,6 +68,10 @@ class ProjectIndex:
         # The content hash of every file the build read, by absolute path: the result
         # cache's keys, so a run reads each file once.
         self.file_hashes: dict[str, str] = {}
+        # What the build's one CPython parse of a file said about linting it, by (content
+        # hash, module name): the prefilter's verdict and what its names resolve to. The
+        # lint of that file then needs no parse of its own to decide whether libcst must.
+        self.screens: dict[tuple[str, str], tuple[bool, set[str] | None]] = {}
 
     @classmethod
     def of_module(cls, root: Path, summary: ModuleSummary, within: ProjectIndex | None = None) -> ProjectIndex:
@@ -281,7 +285,9 @@ class ProjectIndex:
         """The text test of :meth:`used_by`: a tracked name beside its module's name."""
         return self._matcher.matches(source)
 
-    def used_by(self, source: bytes, module_name: str, is_package: bool = False, tree: ast.Module | None = None) -> bool:
+    def used_by(
+        self, source: bytes, module_name: str, is_package: bool = False, tree: ast.Module | None = None, referenced: set[str] | None = None
+    ) -> bool:
         """Whether ``source`` refers, through its imports, to a symbol the index tracks: the
         prefilter then cannot rule out a finding, as ``from app.db import SessionLocal``
         needs no SQLAlchemy import in the file itself. A text test first (the name beside
@@ -289,7 +295,8 @@ class ProjectIndex:
         A source CPython cannot parse counts: the full path decides, and reports it."""
         if not self.might_be_used_by(source):
             return False
-        referenced = resolved_references(source, module_name, is_package, tree)
+        if referenced is None:
+            referenced = resolved_references(source, module_name, is_package, tree)
         return referenced is None or any(self.tracks(qualified) for qualified in self._internal(referenced))
 
     def wants(self, referenced: set[str] | None) -> bool:
@@ -323,15 +330,14 @@ class ProjectIndex:
 
 
 def resolved_references(source: bytes, module_name: str, is_package: bool, tree: ast.Module | None = None) -> set[str] | None:
-    """What ``source``'s names resolve to (:func:`.names.references`); None if CPython
-    cannot parse it."""
-    from .names import references
+    """What ``source``'s names resolve to (:meth:`.facts.ModuleFacts.references`); None if
+    CPython cannot parse it."""
     from .parsing import cpython_tree
 
     tree = tree if tree is not None else cpython_tree(source)
     if tree is None:
         return None
     try:
-        return references(tree, module_name, is_package)
+        return ModuleFacts(tree, module_name, is_package=is_package).references()
     except RecursionError:
         return None

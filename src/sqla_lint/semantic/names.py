@@ -7,7 +7,6 @@ resolved by what they are bound to, never by how they are spelled.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable
 
 import libcst as cst
@@ -106,74 +105,3 @@ class ImportMap:
         if target is None:
             return None
         return f"{target}.{rest}" if rest else target
-
-
-
-def references(tree: ast.Module, module_name: str = "", is_package: bool = False) -> set[str]:
-    """What every name and attribute chain of CPython's tree resolves to through the
-    module's imports, as :class:`ImportMap` resolves libcst's: the prefilter asks this
-    before libcst parses. A chain's prefixes are chains too (``app.db.SessionLocal.begin``
-    gives ``app.db``, ``app.db.SessionLocal`` and itself), and ``app['db']`` reads as
-    ``app.db``, as :func:`dotted_name` reads it. What each import names is included: a
-    module that only re-exports a name uses it too."""
-    imports = ImportMap((), module_name, is_package)
-    chains: set[str] = set()
-    stack: list[object] = [tree]
-    while stack:
-        node = stack.pop()
-        kind = type(node)
-        fields = AST_FIELDS.get(kind)
-        if fields is None:
-            continue
-        for name in fields:
-            value = getattr(node, name, None)
-            if type(value) is list:
-                stack.extend(value)
-            elif value is not None:
-                stack.append(value)
-        if kind is ast.Name or kind is ast.Attribute:
-            dotted = _ast_dotted(node)  # type: ignore[arg-type]
-            if dotted is not None:
-                chains.add(dotted)
-        elif kind is ast.Import:
-            for alias in node.names:  # type: ignore[attr-defined]
-                root = alias.name.partition(".")[0]
-                imports.bindings[alias.asname or root] = alias.name if alias.asname else root
-        elif kind is ast.ImportFrom:
-            module = node.module or ""  # type: ignore[attr-defined]
-            if node.level:  # type: ignore[attr-defined]
-                module = imports._resolve_relative(node.level, module)  # type: ignore[attr-defined]
-            for alias in node.names:  # type: ignore[attr-defined]
-                if alias.name != "*":
-                    imports.bindings[alias.asname or alias.name] = f"{module}.{alias.name}" if module else alias.name
-    resolved = {imports.resolve_dotted(chain) for chain in chains}
-    resolved.update(imports.bindings.values())  # an import alone re-exports what it names
-    resolved.discard(None)
-    return resolved  # type: ignore[return-value]
-
-
-def _node_types(base: type) -> list[type]:
-    return [base, *(kind for sub in base.__subclasses__() for kind in _node_types(sub))]
-
-
-# Node type -> the fields that can hold nodes: a plain loop over these walks a tree in half
-# the time ``ast.walk`` takes.
-AST_FIELDS: dict[type, tuple[str, ...]] = {
-    kind: kind._fields
-    for kind in _node_types(ast.AST)
-    if kind._fields and not issubclass(kind, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop))
-}
-
-
-def _ast_dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _ast_dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    if isinstance(node, ast.Subscript):
-        key = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 1 else node.slice
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):  # ``x["a",]`` too, as libcst reads it
-            base = _ast_dotted(node.value)
-            return None if base is None else f"{base}.{key.value}"
-    return None

@@ -27,7 +27,7 @@ import warnings
 
 import libcst as cst
 
-from .names import AST_FIELDS
+from .facts import AST_FIELDS
 
 MAX_DEPTH = 1000
 _LINE_END = re.compile(r"\r\n|\r|\n")
