@@ -249,3 +249,29 @@ def test_the_same_message_with_and_without_a_project(tmp_path: Path):
     assert messages == [(d.code, d.location.row, d.message) for d in within.diagnostics]
     assert [code for code, _, _ in messages] == ["SQA501"]
     assert "a loop in `run_all`" in messages[0][2]
+
+
+def test_an_engine_made_through_an_alias_or_a_local_helper_is_an_engine_creation():
+    facts = _facts(
+        """
+        from sqlalchemy import create_engine as make
+        import sqlalchemy as sa
+
+        def aliased(url):
+            return make(url).dispose()
+
+        def through_module(url):
+            sa.create_engine(url)
+
+        def _helper(url):
+            return make(url)
+
+        def through_helper(url):
+            _helper(url).dispose()
+
+        def unrelated(url):
+            return len(url)
+        """
+    )
+    made = {name for name, function in facts.functions.items() if function.creates_engine}
+    assert made == {"aliased", "through_module", "_helper", "through_helper"}

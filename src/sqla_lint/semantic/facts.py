@@ -23,6 +23,7 @@ from typing import Callable, Union
 
 from .project import FactoryConfig
 from .symbols import (
+    CALL_RESULT_LEAVES,
     CLOSING_WRAPPERS,
     CONNECTION_METHODS,
     CONTEXT_MANAGER_DECORATORS,
@@ -52,6 +53,7 @@ OWNED_KINDS = frozenset(
         Kind.SCOPED_REGISTRY,
     }
 )
+_ENGINE_MAKER_LEAVES = frozenset(leaf for leaf, kinds in CALL_RESULT_LEAVES.items() if any(kind.is_engine for kind in kinds))
 # ``from . import x`` / ``from .db import x``: a relative import need not write its package.
 RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
 # Entry points by convention: a CLI's ``main``, alembic's migration functions.
@@ -915,7 +917,20 @@ class ModuleFacts:
                 if symbolic is not None:
                     summary.bindings[f"{class_def.name}.{attribute}"] = symbolic
         creating_engines: set[FunctionNode] = set()
+        # Only these callees can give an engine: a known engine maker, a configured one, or
+        # a function of this module (its return kind). Asking the kind of every other call
+        # costs a third of a module's facts.
+        makers = _ENGINE_MAKER_LEAVES | {name.rpartition(".")[2] for name in self.factories.engine_factories}
+        may_make_engine = (
+            makers
+            | {local for local, target in self.imports.items() if target.rpartition(".")[2] in makers}  # aliases
+            | set(self.module_functions)
+            | {name for methods in self.methods.values() for name in methods}
+        )
         for call in self.calls:
+            leaf = call.func.id if isinstance(call.func, ast.Name) else call.func.attr if isinstance(call.func, ast.Attribute) else None
+            if leaf not in may_make_engine:
+                continue
             kind = self.kind_of(call)
             if kind is None or not kind.is_engine:
                 continue
