@@ -275,3 +275,19 @@ def test_an_engine_made_through_an_alias_or_a_local_helper_is_an_engine_creation
     )
     made = {name for name, function in facts.functions.items() if function.creates_engine}
     assert made == {"aliased", "through_module", "_helper", "through_helper"}
+
+
+def test_module_names_follow_pythons_import_rules(tmp_path: Path):
+    from sqla_lint.semantic.project import forget_layout, module_name_for
+
+    (tmp_path / "pyproject.toml").write_text("")
+    for folder in ("app/api", "src/lib", "my-scripts", "pkg/sub"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "sub" / "__init__.py").write_text("")
+    forget_layout()
+    assert module_name_for(str(tmp_path / "app" / "api" / "routes.py")) == "app.api.routes"  # PEP 420
+    assert module_name_for(str(tmp_path / "src" / "lib" / "db.py")) == "lib.db"  # a src/ layout
+    assert module_name_for(str(tmp_path / "my-scripts" / "run.py")) == "run"  # no import can name the folder
+    assert module_name_for(str(tmp_path / "pkg" / "sub" / "__init__.py")) == "pkg.sub"
+    assert module_name_for(str(tmp_path / "main.py")) == "main"

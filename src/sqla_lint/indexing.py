@@ -452,5 +452,6 @@ def _run_summaries(
 
 
 def _top_level_names(root: Path, files: list[Path] | list[str]) -> frozenset[str]:
-    """First segments of every module name in the project: what "internal" means."""
-    return frozenset(module_name_for(str(path)).partition(".")[0] for path in files) - {""}
+    """Every segment of every module name in the project: what "internal" means (a
+    module named from the root, ``backend.app.db``, may be imported as ``app.db``)."""
+    return frozenset(segment for path in files for segment in module_name_for(str(path)).split(".")) - {""}

@@ -90,10 +90,24 @@ class ProjectIndex:
     def _split(self, qualified: str) -> tuple[ModuleSummary, str] | None:
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
-            summary = self.modules.get(".".join(parts[:cut]))
+            prefix = ".".join(parts[:cut])
+            summary = self.modules.get(prefix) or self._by_suffix.get(prefix)
             if summary is not None:
                 return summary, ".".join(parts[cut:])
         return None
+
+    @cached_property
+    def _by_suffix(self) -> dict[str, ModuleSummary]:
+        """Modules by the tail of their name, where only one module has that tail. A
+        project run from a subfolder (``backend/``) imports ``app.db`` where, named from
+        its root, the module is ``backend.app.db``; both spellings then find it."""
+        found: dict[str, ModuleSummary | None] = {}
+        for name, summary in self.modules.items():
+            segments = name.split(".")
+            for start in range(1, len(segments)):
+                tail = ".".join(segments[start:])
+                found[tail] = None if tail in found else summary
+        return {tail: summary for tail, summary in found.items() if summary is not None and tail not in self.modules}
 
     def _locate(self, qualified: str, defines: Callable[[ModuleSummary, str], bool]) -> tuple[ModuleSummary, str] | None:
         """The module and local name that define ``qualified``, following re-exports."""
@@ -316,7 +330,9 @@ class ProjectIndex:
 
     @cached_property
     def packages(self) -> frozenset[str]:
-        return frozenset(module.partition(".")[0] for module in self.modules)
+        """First segments a name of this project can start with: a module's, or (for
+        :meth:`_split`'s tails) any segment of one."""
+        return frozenset(segment for module in self.modules for segment in module.split("."))
 
     def digest(self) -> str:
         """Changes whenever any summary changes: part of every cached result's key."""

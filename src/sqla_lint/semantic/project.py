@@ -31,7 +31,10 @@ class FactoryConfig:
 
 
 def module_name_for(path: str) -> str:
-    """``pkg.sub.mod`` for a file inside packages (directories with ``__init__.py``)."""
+    """``pkg.sub.mod`` for a file inside packages, as Python names it when the project root
+    (or its ``src/``) is on ``sys.path``: folders with ``__init__.py`` are regular packages,
+    and a folder without one inside the project is a namespace package (PEP 420), as in
+    many FastAPI apps (``app/deps.py`` is ``app.deps`` with no ``app/__init__.py``)."""
     directory, name = os.path.split(path)
     stem = os.path.splitext(name)[0]
     package = _package_of_directory(directory)
@@ -43,7 +46,38 @@ def module_name_for(path: str) -> str:
 @lru_cache(maxsize=4096)
 def _package_of_directory(directory: str) -> str:
     """Per folder as spelled, so the thousands of files of one folder cost one lookup."""
-    return _package_of(Path(directory))
+    regular = _package_of(Path(directory))
+    outer = _regular_top(os.path.abspath(directory)) if regular else os.path.abspath(directory)
+    namespace = _namespace_package_of(outer)
+    return f"{namespace}.{regular}" if namespace and regular else namespace or regular
+
+
+def _regular_top(directory: str) -> str:
+    """The folder that holds the outermost regular package above ``directory``."""
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return directory
+
+
+def _namespace_package_of(directory: str) -> str:
+    """The dotted path of a folder without ``__init__.py`` below its project's root (or the
+    root's ``src/``); empty for the root itself, a folder outside any project, or one whose
+    path is not made of identifiers (``my-scripts``, ``.venv``), which no import can name."""
+    root = _project_root_of(directory)
+    if root is None:
+        return ""
+    relative = os.path.relpath(directory, root)
+    if relative == "." or relative.startswith(".."):
+        return ""
+    parts = relative.split(os.sep)
+    if parts[0] == "src":
+        parts = parts[1:]
+    if not parts or not all(part.isidentifier() for part in parts):
+        return ""
+    return ".".join(parts)
 
 
 @lru_cache(maxsize=4096)
