@@ -77,6 +77,14 @@ PROJECTS: dict[str, str] = {
     "fastapi-users-db-sqlalchemy": "7.0.0",
     "chainlit": "2.12.0",
     "prefect": "3.9.1",
+    "optuna": "5.1.0",
+    "dataset": "2.0.0",
+    "records": "0.6.0",
+    "great-expectations": "1.24.1",
+    "zenml": "0.98.0",
+    "feast": "0.67.0",
+    "ckan": "2.12.0",
+    "pgadmin4": "9.18",
 }
 
 DEFAULT_LEDGER = Path(__file__).resolve().parent / "ledger.csv"
