@@ -93,12 +93,19 @@ def health():
         name = model.function_name(function)
         made = f"`{creation.source}` creates a new engine (a connection pool)"
         if model.runs_per_iteration(creation.call, function):
+            if ownership.outcome is Outcome.CLOSED:
+                return None  # one engine per item (a database per URL), disposed before the next
             return f"{made} on every iteration of a loop in `{name}`; create it once at module level or in the app lifespan"
         if function in model.request_handlers:
             return f"{made} on every call of request handler `{name}`; create it once at module level or in the app lifespan"
-        if ownership.outcome in _KEPT_ON_AN_OBJECT:
-            return None
         reason = model.per_call_reason(function)
+        if ownership.outcome in _KEPT_ON_AN_OBJECT:
+            if reason is None or ownership.outcome is Outcome.STORED_AND_CLOSED:
+                return None  # an object built once keeps it, or its owner disposes it
+            return (
+                f"{made} in every `{name.partition('.')[0]}`, and {reason} builds one per call without disposing it; "
+                "make one engine at module level and share it"
+            )
         if reason is not None:
             return f"{made} on every call of `{name}`, which runs per call from {reason}; cache it or create it once"
         if ownership.outcome.leaks and self._not_only_called_once(context, creation):

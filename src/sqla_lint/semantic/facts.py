@@ -957,6 +957,8 @@ class ModuleFacts:
             if callee is None:
                 target = self.function_called(call)
                 callee = f"{module}.{self.function_name(target)}" if target is not None else None
+            if callee is None and isinstance(call.func, ast.Name) and call.func.id in self.classes:
+                callee = f"{module}.{call.func.id}"  # an instance made here: the index reads it as a call of __init__
             if callee is None or callee.partition(".")[0] not in project_packages:
                 continue
             caller_function = self.function_of.get(call)

@@ -138,6 +138,11 @@ class ProjectIndex:
         located = self._locate(qualified, lambda summary, name: name in summary.functions)
         return located[0].functions[located[1]] if located is not None else None
 
+    def called_function(self, callee: str) -> str:
+        """The function a call of ``callee`` runs: itself, through re-exports, or, for a
+        project class, its ``__init__`` (a service built per request runs it per request)."""
+        return self.resolve_function_name(callee) or self.resolve_function_name(f"{callee}.__init__") or callee
+
     def resolve_function_name(self, qualified: str) -> str | None:
         """The defining qualified name of a function reached through re-exports."""
         located = self._locate(qualified, lambda summary, name: name in summary.functions)
@@ -192,8 +197,7 @@ class ProjectIndex:
             # In module order, not discovery order: the first reason found is the one reported.
             for _, summary in sorted(self.modules.items()):
                 for site in summary.calls:
-                    target = self.resolve_function_name(site.callee) or site.callee
-                    self._callers[target].append(site)
+                    self._callers[self.called_function(site.callee)].append(site)
         return self._callers.get(function, [])
 
     def per_call_reason(self, function: str, _seen: frozenset[str] = frozenset()) -> str | None:
@@ -266,7 +270,7 @@ class ProjectIndex:
             for summary in self.modules.values():
                 for site in summary.calls:
                     if site.caller is not None and site.caller not in chain:
-                        if (self.resolve_function_name(site.callee) or site.callee) in chain:
+                        if self.called_function(site.callee) in chain:
                             chain.add(site.caller)
                             grown = True
         return chain
@@ -283,7 +287,7 @@ class ProjectIndex:
                 names.setdefault(local.partition(".")[0], set()).add(summary.module.rpartition(".")[2])
         for summary in self.modules.values():  # re-exports: ``from app import count_rows``
             for alias, target in summary.aliases.items():
-                if (self.resolve_function_name(target) or target) in chain:
+                if self.called_function(target) in chain:
                     names.setdefault(alias, set()).add(summary.module.rpartition(".")[2])
         return names
 
@@ -321,7 +325,7 @@ class ProjectIndex:
             return True
         chain = self.engine_callers
         return any(
-            self.tracks(qualified) or (self.resolve_function_name(qualified) or qualified) in chain
+            self.tracks(qualified) or self.called_function(qualified) in chain
             for qualified in self._internal(referenced)
         )
 
