@@ -24,8 +24,11 @@ class ConnectionNotClosed(Rule):
       a connection out of the pool and holds it until the result is read to its end
       (`fetchall()`, `all()`, `first()`, `scalar()`, a loop over it) or closed, so an
       unclosed result is an unclosed connection. A result that is dropped at once (a
-      statement of its own, such as an `UPDATE`, or one chained read) gives the connection
-      back as it goes, and one returned to the caller is the caller's to close.
+      statement of its own, or one chained read) gives the connection back as it goes; so
+      does the result of a statement that returns no rows (SQL text starting with
+      `UPDATE`, `INSERT`, DDL..., `insert()` / `update()` / `delete()` without
+      `returning()`, or a result read only for `rowcount`); and one returned to the
+      caller is the caller's to close.
     - `engine.connect()` handed straight to a library call that uses a connection
       without closing it (`MigrationContext.configure(engine.connect())`,
       `pandas.read_sql(query, engine.connect())`), when what that call returns is not

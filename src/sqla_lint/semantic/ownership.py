@@ -21,8 +21,10 @@ from .names import dotted_name, last_segment, mentions
 from .symbols import (
     CLEANUP_REGISTRARS,
     CLOSING_WRAPPERS,
+    DML_CONSTRUCTS,
     MATERIALIZING_BUILTINS,
     RESULT_EXHAUSTING_METHODS,
+    RESULT_PLAIN_ATTRIBUTES,
     SAME_CONNECTION_METHODS,
     Kind,
 )
@@ -43,6 +45,10 @@ _BRANCH_TYPES = (
 )
 _CONTAINER_TYPES = (cst.Element, cst.DictElement, cst.List, cst.Tuple, cst.Set, cst.Dict, cst.StarredElement)
 _BROAD_EXCEPTIONS = frozenset({"Exception", "BaseException"})
+# The first words of SQL statements that return no rows (unless they say RETURNING).
+_ROWLESS_SQL = frozenset(
+    {"insert", "update", "delete", "create", "drop", "alter", "truncate", "grant", "revoke", "set", "vacuum", "analyze", "comment", "lock"}
+)
 
 
 class Outcome(enum.Enum):
@@ -63,6 +69,9 @@ class Outcome(enum.Enum):
     # A result of connectionless ``engine.execute()`` dropped (or read through) at once:
     # nothing keeps it, so its connection goes back as it goes.
     DISCARDED = "dropped at once"
+    # A result of ``engine.execute()`` for a statement that returns no rows (an ``UPDATE``,
+    # DDL): SQLAlchemy closes its cursor and gives the connection back straight away.
+    NO_ROWS = "returns no rows"
     UNKNOWN = "used in a way the analysis does not follow"
     # Leaks.
     ANONYMOUS = "never bound to a name, so nobody can close it"
@@ -143,6 +152,8 @@ class OwnershipAnalysis:
         if function is None and self.tree.class_body_of(call) is not None:
             return Ownership(Outcome.MODULE_LEVEL)
         kind = self.model.kind_of(call)
+        if kind is Kind.ENGINE_RESULT and _returns_no_rows(self.model, call):
+            return Ownership(Outcome.NO_ROWS)
         node, early = self._climb_wrappers(call)
         if early is Outcome.PASSED_ON and kind is not None and kind.is_connection:
             return Ownership(self._passed_straight_on(node))
@@ -386,6 +397,8 @@ class OwnershipAnalysis:
         if yields:
             return self._yielded(function, name, yields, close_calls, names, call)
         kind = self.model.kind_of(call)
+        if kind is Kind.ENGINE_RESULT and references and all(self._counts_rows_only(r) for r in references):
+            return Ownership(Outcome.NO_ROWS, holder)  # only ``rowcount`` read: a statement without rows
         if kind is not None and kind.is_session and self._ends_transaction_on_every_path(function, name, call, references):
             return Ownership(Outcome.TRANSACTION_ENDED, holder, close_calls)
         if not close_calls:
@@ -614,7 +627,7 @@ class OwnershipAnalysis:
                 return _Reference(_Use.PLAIN, ref)
             assert isinstance(grandparent, cst.Call)
             node = grandparent  # ``conn.execution_options(...)`` is ``conn`` again
-        if closers & RESULT_EXHAUSTING_METHODS and self._reads_to_the_end(ref):
+        if closers >= RESULT_EXHAUSTING_METHODS and self._reads_to_the_end(ref):
             return _Reference(_Use.CLOSE, self.tree.parent.get(ref) or ref)  # a result read to its end
 
         wrapped = False
@@ -766,6 +779,17 @@ class OwnershipAnalysis:
         index = siblings.index(line) + 1 if line in siblings else len(siblings)
         return index < len(siblings) and (siblings[index] is close or self._line_of(close) is siblings[index])
 
+    def _counts_rows_only(self, reference: _Reference) -> bool:
+        """``result.rowcount``, ``result.inserted_primary_key``: what a result of a statement
+        that returns no rows is read for."""
+        attribute = self.tree.parent.get(reference.node)
+        return (
+            reference.use is _Use.PLAIN
+            and isinstance(attribute, cst.Attribute)
+            and attribute.value is reference.node
+            and attribute.attr.value in RESULT_PLAIN_ATTRIBUTES
+        )
+
     def _reads_to_the_end(self, ref: cst.Name) -> bool:
         """``for row in result``, ``[r.id for r in result]``, ``list(result)``: iteration that
         reads a result to its end (which gives a connectionless result's connection back)."""
@@ -823,6 +847,32 @@ class OwnershipAnalysis:
             ):
                 return True
         return False
+
+
+def _returns_no_rows(model: ModuleModel, call: cst.Call) -> bool:
+    """Whether the statement ``engine.execute(statement)`` runs is written here as one that
+    returns no rows: SQL text starting with a DML or DDL keyword and without ``RETURNING``,
+    or ``insert()`` / ``update()`` / ``delete()`` (``table.insert()``) without ``returning()``."""
+    statement = next((arg.value for arg in call.args if arg.keyword is None and not arg.star), None)
+    if isinstance(statement, cst.Call) and last_segment(model.qualified_name(statement.func) or "") == "text" and statement.args:
+        statement = statement.args[0].value
+    if isinstance(statement, (cst.SimpleString, cst.ConcatenatedString)):
+        text = statement.evaluated_value
+        if not isinstance(text, str):
+            return False
+        words = text.lower().split()
+        return bool(words) and words[0] in _ROWLESS_SQL and "returning" not in words
+    while isinstance(statement, cst.Call) and isinstance(statement.func, cst.Attribute):
+        method = statement.func.attr.value
+        if method == "returning":
+            return False
+        if method in DML_CONSTRUCTS:
+            return True  # ``users.insert()``
+        statement = statement.func.value
+    if isinstance(statement, cst.Call):
+        qualified = model.qualified_name(statement.func) or ""
+        return qualified.startswith(("sqlalchemy.", "sqlmodel.")) and last_segment(qualified) in DML_CONSTRUCTS
+    return False
 
 
 def _last_end(block: cst.BaseSuite, name: str) -> cst.BaseStatement | None:
