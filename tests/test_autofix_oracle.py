@@ -238,6 +238,27 @@ def ping(fail):
         _call_failing("ping"),
     ),
     Case(
+        "SQA503-helper-result-unpacked",
+        "SQA503",
+        SYNC_HEADER
+        + """
+
+def split(conn):
+    rows = conn.execute(text("select 1 union all select 2")).all()
+    return rows[:1], rows[1:]
+
+
+def report(fail):
+    conn = engine.connect()
+    first, rest = split(conn)
+    if fail:
+        raise RuntimeError("report failed")
+    conn.close()
+    return len(first), len(rest)
+""",
+        _call_failing("report"),
+    ),
+    Case(
         "SQA503-async-never-closed",
         "SQA503",
         ASYNC_HEADER

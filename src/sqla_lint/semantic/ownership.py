@@ -16,7 +16,7 @@ import libcst as cst
 
 from .blocks import following_statements
 from .escapes import ends_transaction, passive_return, transaction_flow
-from .model import ModuleModel, assigned_targets
+from .model import ModuleModel, all_params, assigned_targets
 from .names import dotted_name, last_segment, mentions
 from .symbols import (
     CLEANUP_REGISTRARS,
@@ -472,19 +472,58 @@ class OwnershipAnalysis:
         return isinstance(test, cst.Name) and self._flag_set_on_creation(test.value, created, function)
 
     def _repeats_creating_test(self, test: cst.BaseExpression, created: cst.Call, function: FunctionNode) -> bool:
-        written = self.model.source_of(test).strip()
-        read = {node.value for node in _names_in(test)}
-        for ancestor in self.tree.ancestors(created):
-            if ancestor is function:
-                return False
-            if (
-                isinstance(ancestor, cst.If)
-                and self.tree.contains(ancestor.body, created)
-                and self.model.source_of(ancestor.test).strip() == written
-                and not any(self._assigned_after(name, self.tree.order(ancestor), function) for name in read)
-            ):
+        """Whether ``test`` asks what the condition that chose to create the resource asked,
+        with nothing assigned since to change the answer. A flag assigned once stands for its
+        value (``own = session is None``), and "``X`` is absent" reads the same however it is
+        spelled (``X is None``, ``not X``, or ``X or Session()``: a session is always true)."""
+        flag = self._single_value(test, function) if isinstance(test, cst.Name) else None
+        meaning = self._condition_meaning(test, function)
+        for condition, anchor in self._creating_conditions(created, function):
+            if self._condition_meaning(condition, function) != meaning:
+                continue
+            anchored = self.tree.order(anchor)
+            if flag is not None:
+                if self.tree.order(flag[0]) < anchored:
+                    return True
+            elif not any(self._assigned_after(node.value, anchored, function) for node in _names_in(test)):
                 return True
         return False
+
+    def _creating_conditions(self, created: cst.Call, function: FunctionNode) -> Iterator[tuple[cst.BaseExpression, cst.CSTNode]]:
+        """The conditions under which ``created`` runs, each with the node that tests it:
+        ``if C:`` around it, and ``X or <created>`` (which runs it when ``X`` is absent)."""
+        previous: cst.CSTNode = created
+        for ancestor in self.tree.ancestors(created):
+            if ancestor is function:
+                return
+            if isinstance(ancestor, cst.If) and ancestor.body is previous:
+                yield ancestor.test, ancestor
+            elif (
+                isinstance(ancestor, cst.BooleanOperation)
+                and isinstance(ancestor.operator, cst.Or)
+                and ancestor.right is previous
+                and isinstance(ancestor.left, cst.Name)
+            ):
+                yield cst.UnaryOperation(operator=cst.Not(), expression=ancestor.left), ancestor
+            previous = ancestor
+
+    def _single_value(self, name: cst.Name, function: FunctionNode) -> tuple[cst.CSTNode, cst.BaseExpression] | None:
+        """The assignment and value of a local (not a parameter) assigned exactly once."""
+        if isinstance(function, cst.FunctionDef) and any(param.name.value == name.value for param in all_params(function.params)):
+            return None
+        found = [
+            (assignment, value)
+            for assignment in self.tree.assignments_in.get(function, ())
+            for target, value in assigned_targets(assignment)
+            if isinstance(target, cst.Name) and target.value == name.value
+        ]
+        return found[0] if len(found) == 1 else None
+
+    def _condition_meaning(self, condition: cst.BaseExpression, function: FunctionNode) -> str:
+        if isinstance(condition, cst.Name) and (flag := self._single_value(condition, function)) is not None:
+            condition = flag[1]
+        absent = _absent_name(condition)
+        return f"absent:{absent}" if absent is not None else self.model.source_of(condition).strip()
 
     def _assigned_after(self, name: str, after: int, function: FunctionNode) -> bool:
         return any(
@@ -873,6 +912,22 @@ def _returns_no_rows(model: ModuleModel, call: cst.Call) -> bool:
         qualified = model.qualified_name(statement.func) or ""
         return qualified.startswith(("sqlalchemy.", "sqlmodel.")) and last_segment(qualified) in DML_CONSTRUCTS
     return False
+
+
+def _absent_name(condition: cst.BaseExpression) -> str | None:
+    """``X`` of ``X is None``, ``X == None`` or ``not X``."""
+    if isinstance(condition, cst.UnaryOperation) and isinstance(condition.operator, cst.Not):
+        return condition.expression.value if isinstance(condition.expression, cst.Name) else None
+    if (
+        isinstance(condition, cst.Comparison)
+        and isinstance(condition.left, cst.Name)
+        and len(condition.comparisons) == 1
+        and isinstance(condition.comparisons[0].operator, (cst.Is, cst.Equal))
+        and isinstance(condition.comparisons[0].comparator, cst.Name)
+        and condition.comparisons[0].comparator.value == "None"
+    ):
+        return condition.left.value
+    return None
 
 
 def _last_end(block: cst.BaseSuite, name: str) -> cst.BaseStatement | None:
