@@ -543,25 +543,32 @@ class OwnershipAnalysis:
         ]
         if not values or not all(isinstance(value, cst.Name) and value.value in ("True", "False", "None") for _, value in values):
             return False
-        created_line = self._line_of(created)
-        block = self.tree.parent.get(created_line) if created_line is not None else None
-        if created_line is None or block is None:
+        sequence = self._straight_sequence(self.tree.statement_of(created))
+        if sequence is None:
             return False
+        made = sequence.index(self.tree.statement_of(created))
         for assignment, value in values:
-            if not (isinstance(value, cst.Name) and value.value == "True"):
+            statement = self.tree.statement_of(assignment)
+            if not (isinstance(value, cst.Name) and value.value == "True") or statement not in sequence:
                 continue
-            line = self._line_of(assignment)
-            if line is created_line:
-                if self.tree.order(assignment) > self.tree.order(created):
-                    return True
-                continue
-            if line is None or self.tree.parent.get(line) is not block:
-                continue
-            siblings = list(getattr(block, "body", ()))
-            start, end = sorted((siblings.index(created_line), siblings.index(line)))
-            if not any(_has_call(between) for between in siblings[start + 1 : end]):
+            start, end = sorted((made, sequence.index(statement)))
+            if not any(_has_call(between) for between in sequence[start + 1 : end]):
                 return True  # just before (nothing exists yet if the creation raises) or just after
         return False
+
+    def _straight_sequence(self, statement: cst.CSTNode) -> list[cst.CSTNode] | None:
+        """The statements run one after another around ``statement``: its block's, with
+        each line's small statements in turn (``session = Session(); own = True``)."""
+        container = self.tree.parent.get(statement)
+        if isinstance(container, cst.SimpleStatementSuite):
+            return list(container.body)
+        block = self.tree.parent.get(container) if isinstance(container, cst.SimpleStatementLine) else None
+        if block is None:
+            return None
+        sequence: list[cst.CSTNode] = []
+        for line in getattr(block, "body", ()):
+            sequence.extend(line.body if isinstance(line, cst.SimpleStatementLine) else [line])
+        return sequence
 
     def _line_of(self, node: cst.CSTNode) -> cst.SimpleStatementLine | None:
         for ancestor in self.tree.ancestors(node):
@@ -762,11 +769,19 @@ class OwnershipAnalysis:
                 order = self.tree.order(ref)
                 if order <= made or any(start <= order < end for start, end in regions):
                     continue
-                line = self._line_of(ref)
-                if line is not None and (ends_transaction(line, name) or passive_return(line)):
+                if self._in_an_end(ref, name):
                     continue
                 return False
         return True
+
+    def _in_an_end(self, ref: cst.Name, name: str) -> bool:
+        """Whether ``ref`` is in a statement that ends the transaction (a second
+        ``rollback()`` or a ``close()`` reads nothing) or passes names on (``return user``)."""
+        small = self.tree.statement_of(ref)
+        if not isinstance(small, cst.BaseSmallStatement):
+            return False
+        line = cst.SimpleStatementLine(body=[small])
+        return ends_transaction(line, name) or passive_return(line)
 
     def _before_each_end(self, attempt: cst.Try, name: str) -> list[tuple[int, int]] | None:
         """The spans of ``attempt`` that run before the transaction's end on their path, or
@@ -788,7 +803,7 @@ class OwnershipAnalysis:
             regions.append((self.tree.order(handler), self.tree.order(handled)))
         return regions
 
-    def _every_exit_ended(self, block: cst.BaseSuite, end: cst.BaseStatement, name: str) -> bool:
+    def _every_exit_ended(self, block: cst.BaseSuite, end: cst.CSTNode, name: str) -> bool:
         """Whether each ``return`` / ``break`` / ``continue`` in ``block`` before ``end``
         directly follows a line that ends the transaction."""
         limit = self.tree.order(end)
@@ -930,9 +945,14 @@ def _absent_name(condition: cst.BaseExpression) -> str | None:
     return None
 
 
-def _last_end(block: cst.BaseSuite, name: str) -> cst.BaseStatement | None:
-    """The last line of ``block`` (not nested) that ends ``name``'s transaction."""
-    return next((statement for statement in reversed(block.body) if ends_transaction(statement, name)), None)
+def _last_end(block: cst.BaseSuite, name: str) -> cst.CSTNode | None:
+    """The last statement of ``block`` (not nested) that ends ``name``'s transaction; in a
+    one-line suite (``except: s.rollback(); raise``), the last such small statement."""
+    for statement in reversed(block.body):
+        line = cst.SimpleStatementLine(body=[statement]) if isinstance(statement, cst.BaseSmallStatement) else statement
+        if ends_transaction(line, name):
+            return statement
+    return None
 
 
 def _walk_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
