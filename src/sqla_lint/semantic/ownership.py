@@ -737,6 +737,9 @@ class OwnershipAnalysis:
           calling ``s.rollback()``, and nothing after; or
         - ``try: ... finally: s.rollback()``;
 
+        the ``try`` right after the session, or as the body of a loop there (one unit of
+        work per iteration);
+
         every use inside that ``try``, and after each end nothing touches the session or
         anything read from it (an expired instance's attribute begins a new transaction,
         ``s.commit(); return user.id``). A ``return`` that passes names on reads nothing.
@@ -749,8 +752,9 @@ class OwnershipAnalysis:
         attempt = next(
             (
                 statement
-                for statement in tail.following
-                if isinstance(statement, cst.Try) and all(self.tree.contains(statement, r.node) for r in references)
+                for top in tail.following
+                for statement in _tries_run_in_turn(top)
+                if all(self.tree.contains(statement, r.node) for r in references)
             ),
             None,
         )
@@ -943,6 +947,18 @@ def _absent_name(condition: cst.BaseExpression) -> str | None:
     ):
         return condition.left.value
     return None
+
+
+def _tries_run_in_turn(statement: cst.BaseStatement) -> Iterator[cst.Try]:
+    """``statement`` if it is a ``try``, or a ``try`` that is a loop's body statement (at any
+    depth of loops): each run of it starts and ends the session's work on its own
+    (``for job in jobs: try: ...; s.commit() / except Exception: s.rollback()``)."""
+    if isinstance(statement, cst.Try):
+        yield statement
+    elif isinstance(statement, (cst.For, cst.While)) and statement.orelse is None:
+        for inner in statement.body.body:
+            if isinstance(inner, cst.BaseCompoundStatement):
+                yield from _tries_run_in_turn(inner)
 
 
 def _last_end(block: cst.BaseSuite, name: str) -> cst.CSTNode | None:
