@@ -25,8 +25,8 @@ class SessionNotClosed(Rule):
 
     Sessions that cannot hold a connection of their own are not reported: one bound to a
     connection someone else owns (`Session(bind=other_session.connection())`, alembic's
-    `op.get_bind()`), and a `Session()` with no bind used only for bookkeeping (`add`,
-    `expunge`, `is_modified`). Nor is a session closed under an ownership flag
+    `op.get_bind()`), and a session with no bind (`Session()`, or a `sessionmaker()` with
+    none) used only for bookkeeping (`add`, `expunge`, `is_modified`). Nor is a session closed under an ownership flag
     (`if session is None: session = Session(); own = True` ... `finally: if own:
     session.close()`).
 

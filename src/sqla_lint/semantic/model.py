@@ -287,6 +287,22 @@ class ModuleModel:
             return False
         return self._is_connection(bind)
 
+    def _unbound_source(self, func: cst.BaseExpression) -> bool:
+        """Whether calling ``func`` makes a session with no bind: the ``Session`` class, or a
+        factory of this module made by ``sessionmaker()`` with no bind."""
+        qualified = self.qualified_name(func)
+        kind = call_result_kind(qualified) if qualified is not None else None
+        if kind is not None:
+            return kind.is_session
+        values = self._binding_values(func)
+        return bool(values) and all(
+            isinstance(value, cst.Call)
+            and (factory := self.qualified_name(value.func)) is not None
+            and call_result_kind(factory) in _SESSION_FOR_FACTORY
+            and not _binds(value)
+            for value in values
+        )
+
     def _is_connection(self, node: cst.BaseExpression) -> bool:
         kind = self.kind_of(node)
         if kind is not None:
@@ -310,11 +326,7 @@ class ModuleModel:
         return self.borrows_connection(session_call) or self._unbound_bookkeeping_session(session_call)
 
     def _unbound_bookkeeping_session(self, call: cst.Call) -> bool:
-        qualified = self.qualified_name(call.func)
-        kind = call_result_kind(qualified) if qualified is not None else None
-        if kind is None or not kind.is_session:
-            return False  # a factory may carry a bind, or be configured with one elsewhere
-        if any(arg.keyword is None or arg.star or arg.keyword.value in ("bind", "binds") for arg in call.args):
+        if _binds(call) or not self._unbound_source(call.func):
             return False
         parent = self.tree.parent.get(call)
         function = self.tree.enclosing_function.get(call)
@@ -874,6 +886,12 @@ def _passes(call: cst.Call, parameter: tuple[str, int]) -> bool:
             return not _is_none(arg.value)
         positional += 1
     return False
+
+
+def _binds(call: cst.Call) -> bool:
+    """Whether a ``Session(...)`` / ``sessionmaker(...)`` call may be given a bind: a
+    positional argument, ``bind=`` / ``binds=``, or ``*args`` / ``**kwargs``."""
+    return any(arg.keyword is None or arg.star or arg.keyword.value in ("bind", "binds") for arg in call.args)
 
 
 def _bind_argument(call: cst.Call) -> cst.BaseExpression | None:
