@@ -852,3 +852,104 @@ def test_a_session_that_ends_its_transaction_on_every_path_holds_nothing(name: s
         assert held > 0, "SQA401 reports a session that really holds a connection"
     else:
         assert held == 0, "SQA401 stays silent on a session that really gives its connection back"
+
+
+# -- traps: shapes SQA401 / SQA503 stay silent on, because they hold nothing -------------
+#
+# Each runs on the same kind of engine, on its success path and (where it takes `fail`)
+# on an exception path, and must leave no connection checked out.
+
+TRAPS = "import pytest\n" + SYNC_HEADER + """
+
+def vacuum(fail=False):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("select 1"))
+        if fail:
+            raise RuntimeError("vacuum failed")
+
+
+def count(session=None, fail=False):
+    own = False
+    if session is None:
+        session = Session(engine)
+        own = True
+    try:
+        value = session.execute(text("select 1")).scalar_one()
+        if fail:
+            raise RuntimeError("count failed")
+        return value
+    finally:
+        if own:
+            session.close()
+
+
+def purge(session=None, fail=False):
+    own_session = session is None
+    if own_session:
+        session = SessionLocal()
+    try:
+        session.execute(text("select 1"))
+        if fail:
+            raise RuntimeError("purge failed")
+    finally:
+        if own_session:
+            session.close()
+
+
+def pending(fail=False):
+    scratch = Session()
+    scratch.expunge_all()
+    if fail:
+        raise RuntimeError("pending failed")
+    return len(scratch.new)
+
+
+def audit(fail=False):
+    with Session(engine) as outer:
+        audit_session = Session(bind=outer.connection())
+        audit_session.execute(text("select 1"))
+        if fail:
+            raise RuntimeError("audit failed")
+
+
+@pytest.fixture
+def db_session():
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection)
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()
+"""
+
+
+def _as_pytest_runs_a_fixture(namespace: dict[str, Any], fail: bool) -> None:
+    """Set up, run a test (failing when ``fail``), and tear down: pytest resumes the
+    fixture's generator after the test whether it passed or not."""
+    fixture = namespace["db_session"].__wrapped__()
+    session = next(fixture)
+    try:
+        session.execute(namespace["text"]("select 1")).all()
+        if fail:
+            raise RuntimeError("the test failed")
+    except RuntimeError:
+        pass
+    next(fixture, None)
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
+@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session"])
+def test_silent_traps_hold_no_connection(name: str, fail: bool):
+    assert lint_source(TRAPS, "case.py", Settings()).diagnostics == ()
+    namespace: dict[str, Any] = {"__name__": "oracle_case"}
+    with _no_garbage_collection():
+        exec(compile(TRAPS, "<oracle case>", "exec"), namespace)
+        if name == "db_session":
+            _as_pytest_runs_a_fixture(namespace, fail)
+        else:
+            try:
+                namespace[name](fail=fail)
+            except RuntimeError:
+                assert fail
+        assert namespace["engine"].pool.checkedout() == 0
