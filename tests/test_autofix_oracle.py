@@ -238,6 +238,27 @@ def ping(fail):
         _call_failing("ping"),
     ),
     Case(
+        "SQA503-helper-result-unpacked",
+        "SQA503",
+        SYNC_HEADER
+        + """
+
+def split(conn):
+    rows = conn.execute(text("select 1 union all select 2")).all()
+    return rows[:1], rows[1:]
+
+
+def report(fail):
+    conn = engine.connect()
+    first, rest = split(conn)
+    if fail:
+        raise RuntimeError("report failed")
+    conn.close()
+    return len(first), len(rest)
+""",
+        _call_failing("report"),
+    ),
+    Case(
         "SQA503-async-never-closed",
         "SQA503",
         ASYNC_HEADER
@@ -687,3 +708,248 @@ def test_safe_fix_changes_nothing_the_caller_sees(shape: Shape, tmp_path):
     before = _outcome(source, shape, str(tmp_path / "original.db"))
     after = _outcome(fixed.decode(), shape, str(tmp_path / "fixed.db"))
     assert before == after
+
+
+# -- sessions that end their transaction on every path ---------------------------------
+#
+# SQLAlchemy gives a session's connection back to the pool when its transaction ends, at
+# commit() or rollback(). A session whose every path ends the transaction as its last act
+# holds nothing afterwards, so SQA401 stays silent there; one committed only on the
+# success path, or whose loaded object is read after commit() (an expired attribute
+# begins a new transaction), still holds a connection, and SQA401 fires. Each function
+# takes `fail`, which raises in the middle of its work, to run the exception path.
+
+TRANSACTIONS = """\
+import asyncio
+
+from sqlalchemy import Integer, String, create_engine, func, update
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id = mapped_column(Integer, primary_key=True)
+    balance = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id = mapped_column(Integer, primary_key=True)
+    email = mapped_column(String)
+    last_seen = mapped_column(String)
+
+
+engine = create_engine("sqlite://", poolclass=QueuePool)
+Base.metadata.create_all(engine)
+SessionLocal = sessionmaker(bind=engine)
+async_engine = create_async_engine("sqlite+aiosqlite:///{database}", poolclass=AsyncAdaptedQueuePool)
+AsyncSessionLocal = async_sessionmaker(async_engine)
+
+
+def create_user(email, fail=False):
+    signup_session = SessionLocal()
+    user = User(email=email)
+    signup_session.add(user)
+    if fail:
+        signup_session.flush()
+        raise RuntimeError("signup failed")
+    signup_session.commit()
+    return user.id
+
+
+def transfer(source_id, target_id, amount, fail=False):
+    ledger = Session(engine)
+    try:
+        ledger.execute(update(Account).where(Account.id == source_id).values(balance=Account.balance - amount))
+        if fail:
+            raise RuntimeError("transfer failed")
+        ledger.execute(update(Account).where(Account.id == target_id).values(balance=Account.balance + amount))
+        ledger.commit()
+    except Exception:
+        ledger.rollback()
+        raise
+
+
+def process_jobs(account_ids, fail=False):
+    worker = SessionLocal()
+    for account_id in account_ids:
+        try:
+            worker.execute(update(Account).where(Account.id == account_id).values(balance=Account.balance + 1))
+            if fail:
+                raise RuntimeError("job failed")
+            worker.commit()
+        except Exception:
+            worker.rollback()
+
+
+async def touch_last_seen(user_id, fail=False):
+    presence_db = AsyncSessionLocal()
+    try:
+        await presence_db.execute(update(User).where(User.id == user_id).values(last_seen=func.now()))
+        if fail:
+            raise RuntimeError("touch failed")
+        await presence_db.commit()
+    finally:
+        await presence_db.rollback()
+"""
+
+
+def _held_after(source: str, name: str, fail: bool) -> int:
+    """Run ``name`` (raising in the middle when ``fail``) and count the connections its
+    engine still has checked out."""
+    namespace: dict[str, Any] = {"__name__": "oracle_case"}
+    with _no_garbage_collection():
+        exec(compile(source, "<oracle case>", "exec"), namespace)
+        function = namespace[name]
+        if asyncio.iscoroutinefunction(function):
+
+            async def run() -> int:
+                engine = namespace["async_engine"]
+                async with engine.begin() as conn:
+                    await conn.run_sync(namespace["Base"].metadata.create_all)
+                try:
+                    await function(1, fail)
+                except RuntimeError:
+                    assert fail
+                held = engine.pool.checkedout()
+                await engine.dispose()
+                return held
+
+            return asyncio.run(run())
+        arguments = {"create_user": ("a@example.com",), "transfer": (1, 2, 5), "process_jobs": ([1, 2],)}[name]
+        try:
+            function(*arguments, fail)
+        except RuntimeError:
+            assert fail and name != "process_jobs"  # it handles its own failures
+        return namespace["engine"].pool.checkedout()
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
+@pytest.mark.parametrize(
+    ("name", "fires"),
+    [("transfer", False), ("touch_last_seen", False), ("process_jobs", False), ("create_user", True)],
+)
+def test_a_session_that_ends_its_transaction_on_every_path_holds_nothing(name: str, fires: bool, fail: bool, tmp_path):
+    if name == "touch_last_seen" and not _async_available():
+        pytest.skip("aiosqlite or greenlet is not installed")
+    source = TRANSACTIONS.replace("{database}", str(tmp_path / "async.db"))
+    function_rows = {
+        row
+        for row, line in enumerate(source.splitlines(), start=1)
+        if line.lstrip().startswith(("def ", "async def ")) and f" {name}(" in line
+    }
+    findings = lint_source(source, "case.py", Settings()).diagnostics
+    reported = {d.location.row - 1 for d in findings if d.code == "SQA401"}  # the line after the def
+    assert bool(reported & function_rows) is fires, findings
+    held = _held_after(source, name, fail)
+    if fires:
+        assert held > 0, "SQA401 reports a session that really holds a connection"
+    else:
+        assert held == 0, "SQA401 stays silent on a session that really gives its connection back"
+
+
+# -- traps: shapes SQA401 / SQA503 stay silent on, because they hold nothing -------------
+#
+# Each runs on the same kind of engine, on its success path and (where it takes `fail`)
+# on an exception path, and must leave no connection checked out.
+
+TRAPS = "import pytest\n" + SYNC_HEADER + """
+
+def vacuum(fail=False):
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("select 1"))
+        if fail:
+            raise RuntimeError("vacuum failed")
+
+
+def count(session=None, fail=False):
+    own = False
+    if session is None:
+        session = Session(engine)
+        own = True
+    try:
+        value = session.execute(text("select 1")).scalar_one()
+        if fail:
+            raise RuntimeError("count failed")
+        return value
+    finally:
+        if own:
+            session.close()
+
+
+def purge(session=None, fail=False):
+    own_session = session is None
+    if own_session:
+        session = SessionLocal()
+    try:
+        session.execute(text("select 1"))
+        if fail:
+            raise RuntimeError("purge failed")
+    finally:
+        if own_session:
+            session.close()
+
+
+def pending(fail=False):
+    scratch = Session()
+    scratch.expunge_all()
+    if fail:
+        raise RuntimeError("pending failed")
+    return len(scratch.new)
+
+
+def audit(fail=False):
+    with Session(engine) as outer:
+        audit_session = Session(bind=outer.connection())
+        audit_session.execute(text("select 1"))
+        if fail:
+            raise RuntimeError("audit failed")
+
+
+@pytest.fixture
+def db_session():
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection)
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()
+"""
+
+
+def _as_pytest_runs_a_fixture(namespace: dict[str, Any], fail: bool) -> None:
+    """Set up, run a test (failing when ``fail``), and tear down: pytest resumes the
+    fixture's generator after the test whether it passed or not."""
+    fixture = namespace["db_session"].__wrapped__()
+    session = next(fixture)
+    try:
+        session.execute(namespace["text"]("select 1")).all()
+        if fail:
+            raise RuntimeError("the test failed")
+    except RuntimeError:
+        pass
+    next(fixture, None)
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
+@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session"])
+def test_silent_traps_hold_no_connection(name: str, fail: bool):
+    assert lint_source(TRAPS, "case.py", Settings()).diagnostics == ()
+    namespace: dict[str, Any] = {"__name__": "oracle_case"}
+    with _no_garbage_collection():
+        exec(compile(TRAPS, "<oracle case>", "exec"), namespace)
+        if name == "db_session":
+            _as_pytest_runs_a_fixture(namespace, fail)
+        else:
+            try:
+                namespace[name](fail=fail)
+            except RuntimeError:
+                assert fail
+        assert namespace["engine"].pool.checkedout() == 0

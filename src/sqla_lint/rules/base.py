@@ -88,6 +88,7 @@ _LEAK_PHRASES: dict[Outcome, str] = {
     Outcome.YIELDED_NOT_CLOSED: "{subject} is yielded but never closed after the `yield`; wrap the `yield` in `try:` / `finally: {closer}`",
     Outcome.YIELDED_SUCCESS_PATH: "{subject} is closed after the `yield` only on the success path; move the close into `finally`",
     Outcome.SELF_NEVER_CLOSED: "{subject} is stored on `{holder}`, and `{owner}` never closes it; close it in `close()` or `__exit__`",
+    Outcome.PASSED_UNCLOSED: "{subject} is passed straight into a call that uses it without closing it, and nothing else can; open it with `{opener} {source} as {var}:` and pass `{var}`",
     Outcome.ATTRIBUTE_NEVER_CLOSED: "{subject} is stored on `{holder}`, and this module never closes it; close it in a teardown hook or middleware `finally`",
 }
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from ..diagnostics import Applicability
+from ..semantic.symbols import Kind
 from .base import Finding, Rule, RuleContext, leak_message
 from .rewrites import with_rewrite
 
@@ -16,6 +17,22 @@ class ConnectionNotClosed(Rule):
     `AsyncEngine` versions) called outside `with` / `async with`, where the connection is
     not closed on every path. The engine is recognised by what it is: a name bound to
     `create_engine(...)` / `create_async_engine(...)`, or annotated `Engine` / `AsyncEngine`.
+
+    It also finds two connections without a name of their own:
+
+    - SQLAlchemy 1.x connectionless execution, `engine.execute(...)`. Its result checks
+      a connection out of the pool and holds it until the result is read to its end
+      (`fetchall()`, `all()`, `first()`, `scalar()`, a loop over it) or closed, so an
+      unclosed result is an unclosed connection. A result that is dropped at once (a
+      statement of its own, or one chained read) gives the connection back as it goes; so
+      does the result of a statement that returns no rows (SQL text starting with
+      `UPDATE`, `INSERT`, DDL..., `insert()` / `update()` / `delete()` without
+      `returning()`, or a result read only for `rowcount`); and one returned to the
+      caller is the caller's to close.
+    - `engine.connect()` handed straight to a library call that uses a connection
+      without closing it (`MigrationContext.configure(engine.connect())`,
+      `pandas.read_sql(query, engine.connect())`), when what that call returns is not
+      closed or handed on either.
 
     ## Why is this bad?
     A connection is checked out of the engine's pool until it is closed. One that leaks on
@@ -70,13 +87,17 @@ def ping():
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         for creation in context.model.creations:
-            if not creation.kind.is_connection:
+            result = creation.kind is Kind.ENGINE_RESULT
+            if not (creation.kind.is_connection or result):
                 continue
             ownership = context.ownership_of(creation)
             if ownership.leaks:
-                noun = "AsyncConnection" if creation.kind.is_async else "Connection"
+                noun = "Result" if result else "AsyncConnection" if creation.kind.is_async else "Connection"
                 fix = with_rewrite(context.model, creation, keep_await=False) if _is_connect(creation.call) else None
-                yield Finding(creation.call, leak_message(context, creation, ownership, noun), fix)
+                message = leak_message(context, creation, ownership, noun)
+                if result:
+                    message += "; a result of connectionless `engine.execute()` holds a pooled connection until it is read to its end or closed"
+                yield Finding(creation.call, message, fix)
 
 
 def _is_connect(call: cst.Call) -> bool:

@@ -14,6 +14,22 @@ class SessionNotClosed(Rule):
     scope without being closed: never closed, closed only on the success path, closed in
     one branch only, or yielded by a dependency with no close after the `yield`.
 
+    `commit()` and `rollback()` are not `close()`, but SQLAlchemy gives the connection
+    back to the pool when the transaction ends. So a session whose every path, exceptions
+    included, ends its transaction as its last act holds nothing: `commit()` at the end
+    of a `try` whose `except` (catching everything) calls `rollback()`, or `rollback()` in
+    a `finally`, with nothing touching the session or what it loaded afterwards. A
+    session committed only on the success path, or whose loaded object is read after
+    `commit()` (`session.commit(); return user.id`: the expired attribute begins a new
+    transaction), still holds a connection and is reported.
+
+    Sessions that cannot hold a connection of their own are not reported: one bound to a
+    connection someone else owns (`Session(bind=other_session.connection())`, alembic's
+    `op.get_bind()`), and a session with no bind (`Session()`, or a `sessionmaker()` with
+    none) used only for bookkeeping (`add`, `expunge`, `is_modified`). Nor is a session closed under an ownership flag
+    (`if session is None: session = Session(); own = True` ... `finally: if own:
+    session.close()`).
+
     ## Why is this bad?
     An open session holds a pooled connection from its first query until it is closed.
     Leak one per request and the pool runs dry: `QueuePool limit of size 5 overflow 10
@@ -85,7 +101,7 @@ def count_users():
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         for creation in context.model.creations:
-            if not creation.kind.is_session or context.model.borrows_connection(creation.call):
+            if not creation.kind.is_session or context.model.holds_no_connection_of_its_own(creation.call):
                 continue
             ownership = context.ownership_of(creation)
             if ownership.leaks:

@@ -76,10 +76,9 @@ def binding_of(model: ModuleModel, call: cst.Call) -> Binding | None:
     return Binding(line, target, value)
 
 
-def local_tail(model: ModuleModel, call: cst.Call) -> LocalTail | None:
-    """The local that ``call``'s resource is bound to, if it can be opened with ``with``
-    around the rest of its block: every use follows it there and the resource itself
-    does not escape."""
+def following_statements(model: ModuleModel, call: cst.Call) -> LocalTail | None:
+    """The local of a function that ``call``'s resource is bound to on a line of its own,
+    and the statements after that line in its block, whatever they do with it."""
     binding = binding_of(model, call)
     if binding is None or not isinstance(binding.target, cst.Name):
         return None
@@ -94,6 +93,20 @@ def local_tail(model: ModuleModel, call: cst.Call) -> LocalTail | None:
     following = _statements_after(tree, binding)
     if not isinstance(block, cst.IndentedBlock) or following is None:
         return None
+    return LocalTail(binding, name, block, following)
+
+
+def local_tail(model: ModuleModel, call: cst.Call) -> LocalTail | None:
+    """The local that ``call``'s resource is bound to, if it can be opened with ``with``
+    around the rest of its block: every use follows it there and the resource itself
+    does not escape."""
+    found = following_statements(model, call)
+    if found is None:
+        return None
+    tree = model.tree
+    function = tree.enclosing_function.get(call)
+    assert function is not None
+    binding, name, block, following = found.binding, found.name, found.block, found.following
     references = [ref for ref in tree.names_in.get(function, {}).get(name, ()) if ref is not binding.target]
     if not following or not all(_within(tree, following, ref) for ref in references):
         return None

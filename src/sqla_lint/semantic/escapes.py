@@ -146,6 +146,23 @@ def escape_from_block(model: ModuleModel, tail: LocalTail, *, session: bool) -> 
     return min(escapes, key=lambda escape: model.tree.order(escape.node))
 
 
+def transaction_flow(model: ModuleModel, tail: LocalTail) -> set[str]:
+    """The session ``tail`` binds and the names after it that may hold something read from
+    it (an ORM instance, a lazy ``Result`` or ``Query``, or what cannot be told apart):
+    touching one after the transaction ended may begin a new one."""
+    return set(_Flow(model, tail, session=True).tainted)
+
+
+def ends_transaction(statement: cst.BaseStatement, name: str) -> bool:
+    """A line holding only ``name.commit()``, ``.rollback()`` or ``.close()`` (awaited or not)."""
+    return _ends_transaction(statement, name) and not isinstance(statement, cst.With)
+
+
+def passive_return(statement: cst.BaseStatement) -> bool:
+    """``return a`` / ``return a, b``: names passed on, nothing read from them."""
+    return _passive_return(statement)
+
+
 # -- the flow of values through the block ----------------------------------------------
 
 

@@ -17,8 +17,10 @@ import libcst as cst
 from .names import ImportMap, dotted_name, last_segment
 from .project import FactoryConfig
 from .symbols import (
+    BOOKKEEPING_SESSION_ATTRIBUTES,
     CLOSING_WRAPPERS,
     CONNECTION_METHODS,
+    CONNECTIONLESS_EXECUTE,
     CONTEXT_MANAGER_DECORATORS,
     ROUTE_DECORATOR_METHODS,
     Kind,
@@ -58,6 +60,7 @@ OWNED_KINDS = frozenset(
         Kind.ASYNC_ENGINE,
         Kind.POOL,
         Kind.SCOPED_REGISTRY,
+        Kind.ENGINE_RESULT,
     }
 )
 _MAIN_FUNCTION_NAMES = frozenset({"main", "cli", "run", "upgrade", "downgrade", "run_migrations_online", "run_migrations_offline"})
@@ -197,6 +200,13 @@ class ModuleModel:
             receiver = self.kind_of(func.value)
             if receiver in _CONNECTION_FOR_ENGINE:
                 return _CONNECTION_FOR_ENGINE[receiver]
+        # An AsyncEngine has no execute(): only a sync engine executes without a connection.
+        if isinstance(func, cst.Attribute) and func.attr.value == CONNECTIONLESS_EXECUTE and self.kind_of(func.value) is Kind.ENGINE:
+            return Kind.ENGINE_RESULT
+        if isinstance(func, cst.Attribute) and func.attr.value == "connection":
+            receiver = self.kind_of(func.value)
+            if receiver is not None and receiver.is_session:
+                return Kind.BORROWED_CONNECTION  # the session's own connection, which it gives back
         callee_kind = self.kind_of(func)
         if callee_kind in _SESSION_FOR_FACTORY:
             return _SESSION_FOR_FACTORY[callee_kind]
@@ -277,9 +287,64 @@ class ModuleModel:
             return False
         return self._is_connection(bind)
 
+    def _unbound_source(self, func: cst.BaseExpression) -> bool:
+        """Whether calling ``func`` makes a session with no bind: the ``Session`` class, or a
+        factory of this module made by ``sessionmaker()`` with no bind."""
+        qualified = self.qualified_name(func)
+        kind = call_result_kind(qualified) if qualified is not None else None
+        if kind is not None:
+            return kind.is_session
+        values = self._binding_values(func)
+        return bool(values) and all(
+            isinstance(value, cst.Call)
+            and (factory := self.qualified_name(value.func)) is not None
+            and call_result_kind(factory) in _SESSION_FOR_FACTORY
+            and not _binds(value)
+            for value in values
+        )
+
     def _is_connection(self, node: cst.BaseExpression) -> bool:
         kind = self.kind_of(node)
-        return kind is not None and (kind.is_connection or kind is Kind.BORROWED_CONNECTION)
+        if kind is not None:
+            return kind.is_connection or kind is Kind.BORROWED_CONNECTION
+        # ``Session(bind=other_session.connection())``: what ``connection()`` lends belongs
+        # to the session it was asked of, whatever that receiver is (sessions are the only
+        # SQLAlchemy objects with that method), and it gives it back.
+        inner = node.expression if isinstance(node, cst.Await) else node
+        return (
+            isinstance(inner, cst.Call)
+            and isinstance(inner.func, cst.Attribute)
+            and inner.func.attr.value == "connection"
+            and self.kind_of(inner.func.value) is None
+        )
+
+    def holds_no_connection_of_its_own(self, session_call: cst.Call) -> bool:
+        """Whether a new session can never check a connection out of a pool: it borrows one
+        (see ``borrows_connection``), or it is a ``Session()`` with no bind at all that is
+        used only for bookkeeping (``add``, ``expunge``, ``is_modified``...), which would
+        raise ``UnboundExecutionError`` before it could reach a database."""
+        return self.borrows_connection(session_call) or self._unbound_bookkeeping_session(session_call)
+
+    def _unbound_bookkeeping_session(self, call: cst.Call) -> bool:
+        if _binds(call) or not self._unbound_source(call.func):
+            return False
+        parent = self.tree.parent.get(call)
+        function = self.tree.enclosing_function.get(call)
+        if function is None or not isinstance(parent, cst.Assign) or len(parent.targets) != 1:
+            return False
+        target = parent.targets[0].target
+        if not isinstance(target, cst.Name):
+            return False
+        made = self.tree.order(call)
+        for ref in self.tree.names_in.get(function, {}).get(target.value, ()):
+            if self.tree.order(ref) <= made:
+                continue
+            used = self.tree.parent.get(ref)
+            if not (isinstance(used, cst.Attribute) and used.value is ref and used.attr.value in BOOKKEEPING_SESSION_ATTRIBUTES):
+                return False
+            if isinstance(self.tree.parent.get(used), (cst.AssignTarget, cst.AugAssign)):
+                return False  # ``s.bind = engine``
+        return True
 
     def _binding_values(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
         if isinstance(node, cst.Name):
@@ -821,6 +886,12 @@ def _passes(call: cst.Call, parameter: tuple[str, int]) -> bool:
             return not _is_none(arg.value)
         positional += 1
     return False
+
+
+def _binds(call: cst.Call) -> bool:
+    """Whether a ``Session(...)`` / ``sessionmaker(...)`` call may be given a bind: a
+    positional argument, ``bind=`` / ``binds=``, or ``*args`` / ``**kwargs``."""
+    return any(arg.keyword is None or arg.star or arg.keyword.value in ("bind", "binds") for arg in call.args)
 
 
 def _bind_argument(call: cst.Call) -> cst.BaseExpression | None:

@@ -29,6 +29,9 @@ class Kind(enum.Enum):
     ASYNC_CONNECTION = "async connection"
     # A connection someone else owns and closes: alembic's, a `with` target, a parameter.
     BORROWED_CONNECTION = "borrowed connection"
+    # SQLAlchemy 1.x connectionless execution, ``engine.execute(...)``: the result holds a
+    # pooled connection until it is exhausted or closed, so it is owned like a connection.
+    ENGINE_RESULT = "result of engine.execute()"
 
     @property
     def is_session(self) -> bool:
@@ -102,6 +105,17 @@ _ANNOTATION_KINDS: dict[tuple[str, str], Kind] = {
 
 # Engine methods that check a connection out of the pool.
 CONNECTION_METHODS = frozenset({"connect", "begin", "raw_connection"})
+# The SQLAlchemy 1.x engine method that checks a connection out for its result to hold.
+CONNECTIONLESS_EXECUTE = "execute"
+# Connection methods that return the same connection (``engine.connect().execution_options(
+# isolation_level=...)``, the form SQLAlchemy's engine docs prefer): closing what they return
+# closes the connection.
+SAME_CONNECTION_METHODS = frozenset({"execution_options"})
+# Result methods that read a result to its end, or close it: a result of connectionless
+# execution gives its connection back then (``first()`` and ``scalar()`` close it too).
+RESULT_EXHAUSTING_METHODS = frozenset(
+    {"fetchall", "all", "first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none", "close"}
+)
 
 # How to give back, at shutdown, what each factory made: statements with ``{}`` for the
 # name or attribute that holds it. Sync engines and pools are not awaited (``await None``
@@ -176,6 +190,29 @@ RESOURCE_PLAIN_METHODS = frozenset(
         "bulk_save_objects",
         "bulk_insert_mappings",
         "bulk_update_mappings",
+    }
+)
+# Session methods and attributes that never reach the database: a session with no bind
+# that is used only through these holds no connection.
+BOOKKEEPING_SESSION_ATTRIBUTES = frozenset(
+    {
+        "add",
+        "add_all",
+        "expunge",
+        "expunge_all",
+        "expire",
+        "expire_all",
+        "is_modified",
+        "enable_relationship_loading",
+        "in_transaction",
+        "in_nested_transaction",
+        "new",
+        "dirty",
+        "deleted",
+        "identity_map",
+        "info",
+        "no_autoflush",
+        "close",
     }
 )
 # Session methods that put an object into the session (it is then one of its instances).
@@ -410,4 +447,6 @@ def closers_for(kind: Kind) -> frozenset[str]:
         return ENGINE_DISPOSE_METHODS
     if kind is Kind.POOL:
         return POOL_CLOSE_METHODS
+    if kind is Kind.ENGINE_RESULT:
+        return CLOSE_METHODS | RESULT_EXHAUSTING_METHODS
     return CLOSE_METHODS
