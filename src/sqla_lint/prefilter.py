@@ -63,6 +63,7 @@ from .semantic.symbols import (
     CALL_RESULT_LEAVES,
     CLOSING_WRAPPERS,
     CONNECTION_METHODS,
+    CONNECTIONLESS_EXECUTE,
     KNOWN_ROOTS,
     Kind,
 )
@@ -236,7 +237,7 @@ class _TreeScreen:
             elif kind is ast.Call:
                 func = node.func  # type: ignore[attr-defined]
                 self.callees.append(func)
-                if type(func) is ast.Attribute and func.attr in CONNECTION_METHODS:
+                if type(func) is ast.Attribute and (func.attr in CONNECTION_METHODS or func.attr == CONNECTIONLESS_EXECUTE):
                     self.connects.append(func)
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
                 self.functions.append(node)  # type: ignore[arg-type]
@@ -378,7 +379,7 @@ class _TreeScreen:
         )
 
     def _engine_connects(self, holders: set[str]) -> bool:
-        """Whether ``connect()``, ``begin()`` or ``raw_connection()`` is called on a value that
+        """Whether ``connect()``, ``begin()``, ``raw_connection()`` or 1.x ``execute()`` is called on a value that
         may hold an annotated engine. An engine that only comes from an annotation creates
         nothing else a rule reports: engines a helper returns are exempt from SQA501/SQA502."""
         self._propagate_through_returns(holders, _may_hold)

@@ -26,6 +26,7 @@ from .symbols import (
     CALL_RESULT_LEAVES,
     CLOSING_WRAPPERS,
     CONNECTION_METHODS,
+    CONNECTIONLESS_EXECUTE,
     CONTEXT_MANAGER_DECORATORS,
     ROUTE_DECORATOR_METHODS,
     Kind,
@@ -51,6 +52,7 @@ OWNED_KINDS = frozenset(
         Kind.ASYNC_ENGINE,
         Kind.POOL,
         Kind.SCOPED_REGISTRY,
+        Kind.ENGINE_RESULT,
     }
 )
 _ENGINE_MAKER_LEAVES = frozenset(leaf for leaf, kinds in CALL_RESULT_LEAVES.items() if any(kind.is_engine for kind in kinds))
@@ -496,6 +498,13 @@ class ModuleFacts:
             receiver = self.kind_of(func.value)
             if receiver in _CONNECTION_FOR_ENGINE:
                 return _CONNECTION_FOR_ENGINE[receiver]
+        # An AsyncEngine has no execute(): only a sync engine executes without a connection.
+        if isinstance(func, ast.Attribute) and func.attr == CONNECTIONLESS_EXECUTE and self.kind_of(func.value) is Kind.ENGINE:
+            return Kind.ENGINE_RESULT
+        if isinstance(func, ast.Attribute) and func.attr == "connection":
+            receiver = self.kind_of(func.value)
+            if receiver is not None and receiver.is_session:
+                return Kind.BORROWED_CONNECTION  # the session's own connection, which it gives back
         callee_kind = self.kind_of(func)
         if callee_kind in _SESSION_FOR_FACTORY:
             return _SESSION_FOR_FACTORY[callee_kind]
