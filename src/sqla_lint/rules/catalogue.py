@@ -17,10 +17,11 @@ RULE_MODULES: dict[str, str] = {
     "SQA501": "engine_per_call",
     "SQA502": "lifespan_resource_not_closed",
     "SQA503": "connection_not_closed",
+    "SQA504": "pool_opened_in_constructor",
 }
 RULE_CODES: tuple[str, ...] = tuple(RULE_MODULES)
 
 # New rules start in preview (SPEC.md): they run only with ``--preview`` / ``preview = true``
 # (``--sqla-preview`` under flake8) or when their exact code is selected, until their
 # precision on the real-project ledger is at least 0.9.
-PREVIEW_CODES: frozenset[str] = frozenset()
+PREVIEW_CODES: frozenset[str] = frozenset({"SQA504"})

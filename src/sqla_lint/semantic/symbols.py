@@ -82,6 +82,17 @@ _EXACT_CALL_RESULTS: dict[str, Kind] = {
     "aiopg.sa.engine.create_engine": Kind.POOL,
 }
 
+# psycopg_pool pools whose constructor opens them unless given ``open=False``, and whether
+# each is async. psycopg_pool 3.2 warns when an async pool opens in its constructor (a future
+# release makes it an error) and when a sync pool relies on the implicit ``open`` default
+# (which is to become ``False``); see SQA504.
+_CONSTRUCTOR_OPENED_POOLS: dict[tuple[str, str], bool] = {
+    ("psycopg_pool", "ConnectionPool"): False,
+    ("psycopg_pool", "NullConnectionPool"): False,
+    ("psycopg_pool", "AsyncConnectionPool"): True,
+    ("psycopg_pool", "AsyncNullConnectionPool"): True,
+}
+
 # Calls that lend out a connection owned by someone else (closing it is not the caller's job).
 _BORROWED_CONNECTION_CALLS = frozenset({("alembic", "get_bind")})
 
@@ -315,6 +326,9 @@ CLEANUP_REGISTRARS = frozenset(
     {"enter_context", "enter_async_context", "callback", "push_async_callback", "push"}
 )
 
+# ExitStack methods that enter a context manager, as ``with`` would.
+CONTEXT_ENTERING_METHODS = frozenset({"enter_context", "enter_async_context"})
+
 CLOSE_METHODS = frozenset({"close", "aclose", "invalidate"})
 ENGINE_DISPOSE_METHODS = frozenset({"dispose"})
 POOL_CLOSE_METHODS = frozenset({"close", "aclose", "terminate", "wait_closed"})
@@ -361,6 +375,12 @@ def call_result_kind(qualified_name: str) -> Kind | None:
     if "." in qualified_name and _root_and_leaf(qualified_name) in _BORROWED_CONNECTION_CALLS:
         return Kind.BORROWED_CONNECTION
     return _lookup(_EXACT_CALL_RESULTS, _CALL_RESULTS, qualified_name)
+
+
+def constructor_opened_pool(qualified_name: str) -> bool | None:
+    """For a psycopg_pool class whose constructor opens the pool: whether it is async;
+    None for anything else."""
+    return _lookup({}, _CONSTRUCTOR_OPENED_POOLS, qualified_name)
 
 
 def shutdown_statements(qualified_name: str) -> tuple[str, ...] | None:
