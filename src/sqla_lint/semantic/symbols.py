@@ -158,6 +158,28 @@ DEFERRING_CALLS = frozenset(
     }
 )
 
+# What runs at the same time (SQA406): the awaitables of one ``gather``, and tasks, which
+# start at once and run until awaited. ``TaskGroup().create_task`` and a loop's
+# ``create_task`` are methods of an object made by one of ``TASK_SOURCES``.
+GATHER_CALLS = frozenset({"asyncio.gather", "asyncio.tasks.gather"})
+TASK_SPAWNING_CALLS = frozenset(
+    {"asyncio.create_task", "asyncio.ensure_future", "asyncio.tasks.create_task", "asyncio.tasks.ensure_future"}
+)
+TASK_SOURCES = frozenset(
+    {
+        "asyncio.TaskGroup",
+        "asyncio.taskgroups.TaskGroup",
+        "asyncio.get_running_loop",
+        "asyncio.get_event_loop",
+        "asyncio.new_event_loop",
+    }
+)
+TASK_SPAWNING_METHODS = frozenset({"create_task"})
+# The final names of all of those, for the prefilter's screen.
+CONCURRENCY_LEAVES = frozenset(
+    name.rpartition(".")[2] for name in (*GATHER_CALLS, *TASK_SPAWNING_CALLS)
+) | TASK_SPAWNING_METHODS
+
 # What reading from a session or connection returns, for deciding whether a fix that
 # closes it earlier changes what the caller sees (``semantic/escapes.py``).
 
