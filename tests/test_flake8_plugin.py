@@ -35,13 +35,14 @@ def test_plugin_is_registered():
     assert "sqla-lint" in result.stdout
 
 
-def test_same_findings_as_cli_on_example_app():
-    flake8 = _flake8("--select", "SQA", "examples/shop")
-    cli = run_cli("check", "examples/shop", cwd=REPO)
+@pytest.mark.parametrize(("flake8_preview", "cli_preview", "count"), [((), (), 11), (("--sqla-preview",), ("--preview",), 13)])
+def test_same_findings_as_cli_on_example_app(flake8_preview: tuple[str, ...], cli_preview: tuple[str, ...], count: int):
+    flake8 = _flake8("--select", "SQA", *flake8_preview, "examples/shop")
+    cli = run_cli("check", *cli_preview, "examples/shop", cwd=REPO)
     assert flake8.returncode == 1
     cli_triples = _triples("\n".join(l for l in cli.stdout.splitlines() if l.startswith("examples/")))
     assert _triples(flake8.stdout) == cli_triples
-    assert len(cli_triples) == 11
+    assert len(cli_triples) == count
 
 
 @pytest.mark.parametrize(("flake8_preview", "cli_preview"), [((), ()), (("--sqla-preview",), ("--preview",))])
