@@ -132,7 +132,7 @@ def _shared_by_tasks(model: ModuleModel, function: FunctionNode | None, spawns: 
         if reported:
             continue
         for earlier, later in zip(sites, sites[1:]):
-            if not _awaited_between(model, earlier, later.call, function):
+            if not _awaited_between(model, earlier, later.call, function) and not _exclusive(model, earlier.call, later.call):
                 written = model.source_of(later.call.func)
                 yield ConcurrentUse(later.call, holder, kind, f"two tasks that run at once (`{written}(...)` while an earlier task still runs)")
                 break
@@ -229,6 +229,22 @@ def _awaited_in_same_iteration(model: ModuleModel, spawn: _Spawn, function: Func
         model.tree.order(reference) > start and model.tree.contains(loop.body, reference)
         for reference in _task_awaits(model, spawn, function)
     )
+
+
+def _exclusive(model: ModuleModel, first: cst.CSTNode, second: cst.CSTNode) -> bool:
+    """Whether the two nodes sit in different branches of one ``if``, so one run reaches
+    only one of them."""
+    enclosing_first = set(model.tree.ancestors(first))
+    for ancestor in model.tree.ancestors(second):
+        if ancestor not in enclosing_first:
+            continue
+        if not (isinstance(ancestor, cst.If) and ancestor.orelse is not None):
+            return False
+        branches = (ancestor.body, ancestor.orelse)
+        first_branch = next((i for i, branch in enumerate(branches) if model.tree.contains(branch, first)), None)
+        second_branch = next((i for i, branch in enumerate(branches) if model.tree.contains(branch, second)), None)
+        return None not in (first_branch, second_branch) and first_branch != second_branch
+    return False
 
 
 def _innermost_loop(model: ModuleModel, node: cst.CSTNode, function: FunctionNode | None) -> cst.For | cst.While | None:
