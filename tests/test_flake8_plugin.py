@@ -72,6 +72,11 @@ def test_preview_rules_under_flake8(tmp_path: Path):
         assert result.stdout.startswith(f"{source}:3:8: SQA504 AsyncConnectionPool `pool`"), (args, result.stdout, result.stderr)
     (tmp_path / "pyproject.toml").write_text("[tool.sqla-lint]\npreview = true\n")
     assert ":3:8: SQA504" in _flake8("--select", "SQA", "pools.py", cwd=tmp_path).stdout
+    (tmp_path / "pyproject.toml").unlink()
+    for flake8_config, fires in (("select = SQA\nsqla-preview = true\n", True), ("select = SQA504\n", True), ("select = SQA\n", False)):
+        (tmp_path / "setup.cfg").write_text("[flake8]\n" + flake8_config)
+        configured = subprocess.run([sys.executable, "-m", "flake8", "pools.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert (":3:8: SQA504" in configured.stdout) is fires, (flake8_config, configured.stdout, configured.stderr)
 
 
 def test_stdin_and_noqa_owned_by_flake8():
