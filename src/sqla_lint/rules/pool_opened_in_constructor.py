@@ -31,8 +31,8 @@ class PoolOpenedInConstructor(Rule):
     first request. A pool opened this way and never closed keeps its connections until the
     process dies, outliving the worker that used it. For sync pools psycopg_pool 3.2 warns
     when the implicit `open=True` is relied on without `with`: "In the future the default
-    will become False", so the same code will then hand out connections from a pool that
-    was never opened (`PoolClosed`).
+    will become False", and the same code will then borrow from a pool that was never
+    opened and get `PoolClosed`.
 
     See the psycopg_pool release notes, 3.2.0 and 3.2.2
     (https://psycopg.org/psycopg3/docs/news_pool.html), the `open` parameter of
