@@ -231,12 +231,12 @@ class ModuleModel:
         ``open=False``: how it was called, or None for any other call."""
         qualified = self.qualified_name(call.func)
         is_async = constructor_opened_pool(qualified) if qualified is not None else None
-        if is_async is None:
+        if qualified is None or is_async is None:
             return None
         open_argument: cst.BaseExpression | None = None
         for argument in call.args:
             if argument.star == "**":
-                return PoolConstructor(qualified or "", is_async, None, opens=None)  # ``open`` may be in there
+                return PoolConstructor(qualified, is_async, None, opens=None)  # ``open`` may be in there
             if argument.keyword is not None and argument.keyword.value == "open":
                 open_argument = argument.value
         if open_argument is None:
@@ -245,7 +245,7 @@ class ModuleModel:
             opens = open_argument.value == "True"
         else:
             opens = None
-        return PoolConstructor(qualified or "", is_async, open_argument, opens)
+        return PoolConstructor(qualified, is_async, open_argument, opens)
 
     def entered_as_context(self, call: cst.Call) -> bool:
         """``call`` is the context expression of ``with`` / ``async with``, or is handed to
