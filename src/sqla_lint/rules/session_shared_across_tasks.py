@@ -15,8 +15,11 @@ class SessionSharedAcrossTasks(Rule):
     (`gather(s.execute(a), s.execute(b))`, `gather(f(s), g(s))`,
     `gather(*(f(s) for x in xs))`), or it is handed to tasks that run at once
     (`asyncio.create_task(f(s))` twice, or in a loop; `TaskGroup.create_task(f(s))` twice,
-    or in a loop; a loop's `create_task`). A task awaited before the next one starts does
-    not overlap it.
+    or in a loop; a loop's `create_task`; anyio / trio `start_soon(f, s)`). A task awaited
+    before the next one starts does not overlap it, nor do tasks started in different
+    branches of one `if`. `gather` and the task APIs are recognised by what they are, however
+    imported; the session by what the model knows it is (a `sessionmaker` call, an
+    `AsyncSession` annotation, `async with factory() as s`).
 
     ## Why is this bad?
     A session is one transaction on one connection at a time, and it is not safe for

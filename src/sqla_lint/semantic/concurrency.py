@@ -2,9 +2,9 @@
 
 Two shapes make operations overlap: the awaitables of one ``asyncio.gather(...)`` run
 concurrently, and a task (``asyncio.create_task``, ``TaskGroup.create_task``, a loop's
-``create_task``) starts at once and runs until something awaits it. An object that two of
-those receive is used by both at the same time; an object that is only ever awaited on,
-one operation after another, is not. Calls are resolved through imports by what they are
+``create_task``, anyio / trio ``start_soon``) starts at once and runs until something
+awaits it. An object that two of those receive is used by both at the same time; an
+object that is only ever awaited on, one operation after another, is not. Calls are resolved through imports by what they are
 (:mod:`.symbols`), and what an object *is* comes from the model's ``kind_of``.
 """
 
@@ -41,13 +41,14 @@ def concurrent_uses(model: ModuleModel, wanted: Callable[[Kind], bool]) -> Itera
         if qualified in GATHER_CALLS:
             yield from _shared_by_gather(model, call, wanted)
         elif qualified in TASK_SPAWNING_CALLS or _spawns_on_task_source(model, call):
-            coroutine = next((arg.value for arg in call.args if arg.keyword is None and not arg.star), None)
-            if coroutine is None:
-                continue
+            # The coroutine (`create_task(f(s))`), or a function and its arguments
+            # (`start_soon(f, s)`): what the task will use.
+            used: dict[str, Kind] = {}
+            for argument in call.args:
+                if argument.keyword is None:
+                    used.update(_objects_used(model, argument.value, wanted))
             function = model.tree.function_of(call)
-            spawns_by_function.setdefault(function, []).append(
-                _Spawn(call, _objects_used(model, coroutine, wanted), _bound_name(model, call))
-            )
+            spawns_by_function.setdefault(function, []).append(_Spawn(call, used, _bound_name(model, call)))
     for function, spawns in spawns_by_function.items():
         yield from _shared_by_tasks(model, function, spawns)
 

@@ -159,8 +159,8 @@ DEFERRING_CALLS = frozenset(
 )
 
 # What runs at the same time (SQA406): the awaitables of one ``gather``, and tasks, which
-# start at once and run until awaited. ``TaskGroup().create_task`` and a loop's
-# ``create_task`` are methods of an object made by one of ``TASK_SOURCES``.
+# start at once and run until awaited. ``TaskGroup().create_task``, a loop's ``create_task``
+# and anyio / trio ``start_soon`` are methods of an object made by one of ``TASK_SOURCES``.
 GATHER_CALLS = frozenset({"asyncio.gather", "asyncio.tasks.gather"})
 TASK_SPAWNING_CALLS = frozenset(
     {"asyncio.create_task", "asyncio.ensure_future", "asyncio.tasks.create_task", "asyncio.tasks.ensure_future"}
@@ -172,9 +172,12 @@ TASK_SOURCES = frozenset(
         "asyncio.get_running_loop",
         "asyncio.get_event_loop",
         "asyncio.new_event_loop",
+        "anyio.create_task_group",
+        "trio.open_nursery",
     }
 )
-TASK_SPAWNING_METHODS = frozenset({"create_task"})
+# ``create_task(coro)``; anyio's and trio's ``start_soon(func, *args)``.
+TASK_SPAWNING_METHODS = frozenset({"create_task", "start_soon"})
 # The final names of all of those, for the prefilter's screen.
 CONCURRENCY_LEAVES = frozenset(
     name.rpartition(".")[2] for name in (*GATHER_CALLS, *TASK_SPAWNING_CALLS)
