@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from sqla_lint.rules import ALL_RULES
+from sqla_lint.rules.catalogue import PREVIEW_CODES
 
 from .conftest import REPO
 
@@ -17,8 +18,14 @@ def test_example_app_reports_every_rule(cli):
     result = cli("check", "examples/shop", cwd=REPO)
     assert result.returncode == 1, result.stderr
     codes = {line.split(": ")[1].split()[0] for line in result.stdout.splitlines() if line.startswith("examples/")}
-    assert codes == {rule.CODE for rule in ALL_RULES}
+    assert codes == {rule.CODE for rule in ALL_RULES} - PREVIEW_CODES
     assert result.stdout.rstrip().endswith("Found 11 errors.")
+    preview = cli("check", "--preview", "examples/shop", cwd=REPO)
+    codes = {line.split(": ")[1].split()[0] for line in preview.stdout.splitlines() if line.startswith("examples/")}
+    assert codes == {rule.CODE for rule in ALL_RULES}
+    assert "examples/shop/api.py:159:27: SQA406 AsyncSession `session`" in preview.stdout
+    assert "examples/shop/workers.py:118:15: SQA504 ConnectionPool `search_pool`" in preview.stdout
+    assert preview.stdout.rstrip().endswith("Found 13 errors.")
 
 
 def test_exit_codes(cli, tmp_path: Path):
@@ -149,3 +156,35 @@ def test_config_file_is_discovered_and_validated(cli, tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text('[tool.sqla-lint]\nignroe = ["SQA401"]\n')
     bad = cli("check", ".", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown key 'ignroe'" in bad.stderr
+
+
+POOL = "from psycopg_pool import AsyncConnectionPool\n\npool = AsyncConnectionPool('postgresql://db/app')\n"
+
+
+def test_preview_rules_run_with_preview_or_their_exact_code(cli, tmp_path: Path):
+    """SQA504 is in preview: --preview, `preview = true` or its exact code runs it; a prefix or ALL does not."""
+    source = tmp_path / "pools.py"
+    source.write_text(POOL)
+    for args in ((), ("--select", "SQA5"), ("--select", "ALL"), ("--extend-select", "SQA5"), ("--preview", "--ignore", "SQA504")):
+        result = cli("check", "--isolated", "--no-cache", *args, str(source))
+        assert result.returncode == 0 and result.stdout == "", args
+    for args in (("--preview",), ("--select", "SQA504"), ("--select", "sqa504,SQA4"), ("--extend-select", "SQA504")):
+        result = cli("check", "--isolated", "--no-cache", *args, str(source))
+        assert result.returncode == 1, args
+        assert f"{source}:3:8: SQA504 AsyncConnectionPool `pool` is opened in its constructor" in result.stdout, args
+    (tmp_path / "pyproject.toml").write_text("[tool.sqla-lint]\npreview = true\n")
+    assert "SQA504" in cli("check", str(source), cwd=tmp_path).stdout
+    assert cli("check", "--no-preview", str(source), cwd=tmp_path).returncode == 0
+    listing = {row["code"]: row["preview"] for row in json.loads(cli("rules", "--output-format", "json").stdout)}
+    assert listing["SQA504"] is True and listing["SQA401"] is False
+    assert "(preview)" in cli("rules").stdout.splitlines()[[r.CODE for r in ALL_RULES].index("SQA504") + 1]
+    assert "This rule is in **preview**" in cli("rule", "SQA504").stdout
+
+
+def test_preview_results_are_cached_apart(cli, tmp_path: Path):
+    """The same tree linted with and without preview: each run reports its own findings."""
+    (tmp_path / "pools.py").write_text(POOL)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'pools'\n")
+    assert cli("check", ".", cwd=tmp_path).returncode == 0
+    assert "SQA504" in cli("check", "--preview", ".", cwd=tmp_path).stdout
+    assert cli("check", ".", cwd=tmp_path).returncode == 0

@@ -108,3 +108,62 @@ def test_flake8_reads_the_rule_knobs_from_the_same_table(tmp_path: Path):
     broken = _flake8(tmp_path, "svc.py")
     assert broken.returncode != 0 and "unknown key 'session-factorie'" in broken.stdout + broken.stderr
     assert "Traceback" not in broken.stdout + broken.stderr
+
+
+def _enabled(monkeypatch: pytest.MonkeyPatch, table: dict[str, object], **overrides: object) -> frozenset[str]:
+    """``build_settings`` with SQA503 standing in for a preview rule."""
+    from sqla_lint import settings as settings_module
+    from sqla_lint.config import FileConfig, Overrides, build_settings
+
+    monkeypatch.setattr(settings_module, "PREVIEW_CODES", frozenset({"SQA503"}))
+    return build_settings(FileConfig(None, table), Overrides(**overrides)).enabled  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("table", "overrides", "runs"),
+    [
+        ({}, {}, False),
+        ({"select": ["ALL"]}, {}, False),
+        ({"select": ["SQA5"]}, {}, False),
+        ({}, {"select": ["SQA5"]}, False),
+        ({}, {"select": ["ALL"]}, False),
+        ({"preview": True}, {}, True),
+        ({}, {"preview": True}, True),
+        ({"preview": True}, {"preview": False}, False),  # --no-preview beats the table
+        ({"select": ["SQA503"]}, {}, True),
+        ({"extend-select": ["sqa503"]}, {}, True),
+        ({}, {"select": ["SQA503"]}, True),
+        ({}, {"extend_select": ["SQA503"]}, True),
+        ({"select": ["SQA503"]}, {"select": ["SQA5"]}, False),  # a command-line --select starts over
+        ({"select": ["SQA503"]}, {"extend_select": ["SQA4"]}, True),
+        ({"preview": True}, {"ignore": ["SQA503"]}, False),
+        ({}, {"select": ["SQA503"], "ignore": ["SQA5"]}, False),
+    ],
+)
+def test_preview_rules_run_only_when_asked(monkeypatch: pytest.MonkeyPatch, table: dict[str, object], overrides: dict[str, object], runs: bool):
+    enabled = _enabled(monkeypatch, table, **overrides)
+    assert ("SQA503" in enabled) is runs
+
+
+def test_preview_gate_leaves_stable_rules_alone(monkeypatch: pytest.MonkeyPatch):
+    from sqla_lint.settings import ALL_CODES
+
+    assert _enabled(monkeypatch, {}) == frozenset(ALL_CODES) - {"SQA503"}
+    assert _enabled(monkeypatch, {}, preview=True) == frozenset(ALL_CODES)
+    assert _enabled(monkeypatch, {"select": ["SQA503"]}) == {"SQA503"}
+
+
+def test_preview_setting_keys_the_result_cache(tmp_path: Path):
+    from sqla_lint.cache import ResultCache
+    from sqla_lint.config import FileConfig, Overrides, build_settings
+
+    plain = build_settings(FileConfig(), Overrides())
+    preview = build_settings(FileConfig(), Overrides(preview=True))
+    assert preview.preview and not plain.preview
+    assert ResultCache(tmp_path, plain).path != ResultCache(tmp_path, preview).path
+
+
+def test_preview_must_be_a_boolean(tmp_path: Path):
+    _write(tmp_path, {"pyproject.toml": '[tool.sqla-lint]\npreview = "yes"\n', "leak.py": LEAK})
+    result = run_cli("check", ".", cwd=tmp_path)
+    assert result.returncode == 2 and "'preview' must be true or false" in result.stderr

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sqla_lint import DISTRIBUTION, __version__
+from sqla_lint.rules.catalogue import PREVIEW_CODES
 
 from .conftest import REPO, run_cli
 
@@ -35,22 +38,48 @@ def test_plugin_is_registered():
     assert f"{DISTRIBUTION}:{__version__}" in re.sub(r"\s+", "", result.stdout), result.stdout
 
 
-def test_same_findings_as_cli_on_example_app():
-    flake8 = _flake8("--select", "SQA", "examples/shop")
-    cli = run_cli("check", "examples/shop", cwd=REPO)
+@pytest.mark.parametrize(("flake8_preview", "cli_preview", "count"), [((), (), 11), (("--sqla-preview",), ("--preview",), 13)])
+def test_same_findings_as_cli_on_example_app(flake8_preview: tuple[str, ...], cli_preview: tuple[str, ...], count: int):
+    flake8 = _flake8("--select", "SQA", *flake8_preview, "examples/shop")
+    cli = run_cli("check", *cli_preview, "examples/shop", cwd=REPO)
     assert flake8.returncode == 1
     cli_triples = _triples("\n".join(l for l in cli.stdout.splitlines() if l.startswith("examples/")))
     assert _triples(flake8.stdout) == cli_triples
-    assert len(cli_triples) == 11
+    assert len(cli_triples) == count
 
 
-def test_same_findings_on_fixtures_with_two_jobs():
+@pytest.mark.parametrize(("flake8_preview", "cli_preview"), [((), ()), (("--sqla-preview",), ("--preview",))])
+def test_same_findings_on_fixtures_with_two_jobs(flake8_preview: tuple[str, ...], cli_preview: tuple[str, ...]):
     fixtures = "tests/fixtures/rules"
-    flake8 = _flake8("--select", "SQA", "--jobs", "2", fixtures)
-    cli = run_cli("check", "--isolated", fixtures, cwd=REPO)
+    flake8 = _flake8("--select", "SQA", "--jobs", "2", *flake8_preview, fixtures)
+    cli = run_cli("check", "--isolated", *cli_preview, fixtures, cwd=REPO)
     cli_lines = [l for l in cli.stdout.splitlines() if l.startswith(fixtures)]
     assert _triples(flake8.stdout) == _triples("\n".join(cli_lines))
     assert len(cli_lines) > 100
+    preview_codes = {code for _path, _row, code in _triples(flake8.stdout)} & PREVIEW_CODES
+    assert preview_codes == (PREVIEW_CODES if flake8_preview else set())
+
+
+POOL = "from psycopg_pool import AsyncConnectionPool\n\npool = AsyncConnectionPool('postgresql://db/app')\n"
+
+
+def test_preview_rules_under_flake8(tmp_path: Path):
+    """flake8 owns select, which cannot ask for preview rules by prefix: --sqla-preview, the
+    table's `preview = true`, or flake8's own --select / --extend-select naming the exact code."""
+    source = tmp_path / "pools.py"
+    source.write_text(POOL)
+    assert _flake8("--select", "SQA", str(source)).stdout == ""
+    assert _flake8("--select", "SQA5", str(source)).stdout == ""
+    for args in (("--select", "SQA", "--sqla-preview"), ("--select", "SQA504"), ("--select", "E9", "--extend-select", "SQA504")):
+        result = _flake8(*args, str(source))
+        assert result.stdout.startswith(f"{source}:3:8: SQA504 AsyncConnectionPool `pool`"), (args, result.stdout, result.stderr)
+    (tmp_path / "pyproject.toml").write_text("[tool.sqla-lint]\npreview = true\n")
+    assert ":3:8: SQA504" in _flake8("--select", "SQA", "pools.py", cwd=tmp_path).stdout
+    (tmp_path / "pyproject.toml").unlink()
+    for flake8_config, fires in (("select = SQA\nsqla-preview = true\n", True), ("select = SQA504\n", True), ("select = SQA\n", False)):
+        (tmp_path / "setup.cfg").write_text("[flake8]\n" + flake8_config)
+        configured = subprocess.run([sys.executable, "-m", "flake8", "pools.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert (":3:8: SQA504" in configured.stdout) is fires, (flake8_config, configured.stdout, configured.stderr)
 
 
 def test_stdin_and_noqa_owned_by_flake8():

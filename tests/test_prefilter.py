@@ -50,6 +50,8 @@ def test_fixture_findings_are_the_same_without_the_prefilter(path: Path):
 # -- generated programs ---------------------------------------------------------------------
 
 IMPORTS = [
+    "import asyncio",
+    "from asyncio import gather",
     "from sqlalchemy.orm import Session",
     "from sqlalchemy.orm import Session as DBSession",
     "from sqlalchemy import orm",
@@ -97,6 +99,13 @@ TEMPLATES = [
     "@lru_cache\ndef {f}({a}: {st}):\n    yield {a}\n",
     "def {f}(*, {a}: {st}):\n    yield from {a}.scalars(1)\n",
     "class {F}:\n    def __init__(self, {a}: {st}):\n        self.{b} = {a}\n    def get(self):\n        return self.{b}\n",
+    # ... or is shared by operations that run at once (SQA406)
+    "async def {f}({a}: {st}):\n    await asyncio.gather({a}.execute(1), {a}.execute(2))\n",
+    "async def {f}({a}: {st}):\n    {b} = {a}\n    await gather(load({b}), load({a}))\n",
+    "async def {f}({a}: {st}):\n    for i in ids:\n        asyncio.create_task(load({a}, i))\n",
+    "async def {f}({a}: {st}):\n    {b} = []\n    for i in ids:\n        {b}.append(load({a}, i))\n    await asyncio.gather(*{b})\n",
+    "async def {f}({a}: {st}):\n    async with asyncio.TaskGroup() as tg:\n        tg.create_task(load({a}))\n        tg.create_task(load({a}))\n",
+    "async def {f}({a}: {st}):\n    await asyncio.gather(load({a}), load(2))\n",
     "def {f}():\n    {a} = {g}()\n    return {a}.query(1).all()\n",
     # engines from annotations: only a connection matters
     "def {f}({a}: {et}):\n    {b} = {a}.connect()\n    return {b}.execute(1)\n",
@@ -190,6 +199,12 @@ def clean() -> None:
 def test_parameters_annotated_with_session_alone_are_skipped():
     assert not might_have_findings(AIRFLOW_STYLE.encode(), Settings())
     _same_with_and_without_prefilter(AIRFLOW_STYLE, "airflow/models/dagrun.py")
+
+
+def test_an_annotated_session_shared_by_gather_is_analysed():
+    source = AIRFLOW_STYLE + "import asyncio\n\nasync def both(session: Session):\n    await asyncio.gather(session.execute(1), session.execute(2))\n"
+    assert might_have_findings(source.encode(), Settings())
+    assert {d.code for d in lint_source(source, "m.py", Settings()).diagnostics} == {"SQA406"}
 
 
 def test_a_helper_returning_an_annotated_session_is_analysed():

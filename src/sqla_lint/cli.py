@@ -29,6 +29,7 @@ from .discovery import PathError, one_walk_per_folder
 from .noqa import add_noqa
 from .output import FORMATS, NEEDS_SOURCES, RenderContext
 from .output.statistics import render_statistics
+from .rules.catalogue import PREVIEW_CODES
 from .settings import ALL_CODES, ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable")
     check.add_argument("--extend-select", type=_codes, metavar="CODES", help="codes to enable on top of the selection")
     check.add_argument("--ignore", type=_codes, metavar="CODES", help="codes or prefixes to disable")
+    check.add_argument("--preview", action=argparse.BooleanOptionalAction, default=None, help="run the rules in preview too (a preview rule also runs when its exact code is selected)")
     check.add_argument("--output-format", choices=sorted(FORMATS), default=None, help="how findings are printed (default: concise; github when GITHUB_ACTIONS=true)")
     check.add_argument("-o", "--output-file", metavar="PATH", help="write the findings to PATH instead of stdout")
     check.add_argument("--statistics", action="store_true", help="print how many findings each code has, instead of the findings")
@@ -151,11 +153,13 @@ def _rules(output_format: str) -> int:
     if output_format == "json":
         import json
 
-        json.dump([{"code": c, "name": n, "fix": f, "summary": s} for c, n, f, s in rows], sys.stdout, indent=2)
+        listing = [{"code": c, "name": n, "fix": f, "preview": c in PREVIEW_CODES, "summary": s} for c, n, f, s in rows]
+        json.dump(listing, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         for code, name, fix, summary in rows:
-            sys.stdout.write(f"{code}  {name:<30} fix: {fix:<6}  {summary}\n")
+            marker = " (preview)" if code in PREVIEW_CODES else ""
+            sys.stdout.write(f"{code}  {name:<30} fix: {fix:<6}  {summary}{marker}\n")
     return EXIT_CLEAN
 
 
@@ -165,6 +169,7 @@ def _check(args: argparse.Namespace) -> int:
         select=args.select,
         ignore=args.ignore,
         extend_select=args.extend_select,
+        preview=args.preview,
         session_factories=args.session_factories,
         engine_factories=args.engine_factories,
         extend_exclude=args.extend_exclude,

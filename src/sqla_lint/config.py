@@ -16,13 +16,14 @@ from typing import Any
 
 from .discovery import DEFAULT_EXCLUDES, Discovered, discover, is_excluded
 from .semantic.project import FactoryConfig
-from .settings import ConfigError, Settings, expand_selectors
+from .settings import ConfigError, Settings, exact_codes, expand_selectors, gate_preview
 
 KNOWN_KEYS = frozenset(
     {
         "select",
         "ignore",
         "extend-select",
+        "preview",
         "per-file-ignores",
         "exclude",
         "extend-exclude",
@@ -94,6 +95,8 @@ def load_config(path: Path) -> FileConfig:
             isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values()
         ):
             raise ConfigError(f"{path}: 'per-file-ignores' must map glob patterns to lists of codes")
+    if "preview" in table and not isinstance(table["preview"], bool):
+        raise ConfigError(f"{path}: 'preview' must be true or false")
     if "baseline" in table and not isinstance(table["baseline"], str):
         raise ConfigError(f"{path}: 'baseline' must be a path string")
     return FileConfig(path, table)
@@ -106,6 +109,7 @@ class Overrides:
     select: list[str] | None = None
     ignore: list[str] | None = None
     extend_select: list[str] | None = None
+    preview: bool | None = None
     session_factories: list[str] | None = None
     engine_factories: list[str] | None = None
     called_once: list[str] | None = None
@@ -124,6 +128,11 @@ def build_settings(config: FileConfig, overrides: Overrides) -> Settings:
         enabled = set(expand_selectors(overrides.select, "--select"))
     enabled |= expand_selectors(overrides.extend_select or [], "--extend-select")
     enabled -= expand_selectors(overrides.ignore or [], "--ignore")
+    exact = exact_codes(values.get("select", [])) | exact_codes(values.get("extend-select", []))
+    if overrides.select is not None:
+        exact = exact_codes(overrides.select)
+    exact |= exact_codes(overrides.extend_select or [])
+    preview = overrides.preview if overrides.preview is not None else bool(values.get("preview", False))
 
     per_file = []
     for pattern, codes in values.get("per-file-ignores", {}).items():
@@ -139,7 +148,8 @@ def build_settings(config: FileConfig, overrides: Overrides) -> Settings:
         called_once=frozenset(values.get("called-once", [])) | frozenset(overrides.called_once or []),
     )
     return Settings(
-        enabled=frozenset(enabled),
+        enabled=gate_preview(enabled, preview=preview, exact=exact),
+        preview=preview,
         factories=factories,
         exclude=excludes,
         per_file_ignores=tuple(per_file),

@@ -14,11 +14,18 @@ import sys
 from pathlib import Path
 
 from .rules import ALL_RULES, RULES_BY_CODE, Rule
+from .rules.catalogue import PREVIEW_CODES
 from .settings import SYNTAX_ERROR_CODE
 
 # ruff's page shape, in this order; "Example" and "Use instead" come from the snippets.
 PAGE_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety", "When to ignore it")
 _HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
+
+PREVIEW_NOTE = (
+    "This rule is in **preview**: it runs with `--preview` or `preview = true` in `[tool.sqla-lint]` "
+    "(`--sqla-preview` under flake8), or when its exact code is selected. It leaves preview when its "
+    "precision on the real-project ledger is at least 0.9."
+)
 
 SYNTAX_ERROR_NAME = "syntax-error"
 SYNTAX_ERROR_SUMMARY = "A file that cannot be parsed."
@@ -79,6 +86,8 @@ def rule_page(code: str) -> str:
     if silent:
         sections["Use instead"] = _code_block(silent)
     parts = [f"# {code} {name}", "", summary, ""]
+    if code in PREVIEW_CODES:
+        parts += [PREVIEW_NOTE, ""]
     for heading in (*PAGE_SECTIONS, *(h for h in sections if h not in PAGE_SECTIONS)):
         if heading in sections:
             parts += [f"## {heading}", "", sections[heading], ""]
@@ -96,7 +105,10 @@ def rules_table() -> list[tuple[str, str, str, str]]:
 def index_page() -> str:
     lines = ["# Rules", "", "Generated from the rule classes by `python -m sqla_lint.docs docs/rules`; do not edit.", ""]
     lines += ["| code | name | fix | what it finds |", "|---|---|---|---|"]
-    lines += [f"| [{code}]({code}.md) | {name} | {fix} | {summary} |" for code, name, fix, summary in rules_table()]
+    lines += [
+        f"| [{code}]({code}.md) | {name}{' (preview)' if code in PREVIEW_CODES else ''} | {fix} | {summary} |"
+        for code, name, fix, summary in rules_table()
+    ]
     return "\n".join(lines) + "\n"
 
 

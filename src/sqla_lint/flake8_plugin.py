@@ -10,6 +10,12 @@ plugin's cost on a large project. And once options are parsed, the heap built so
 flake8's run would otherwise walk libcst's module objects again.
 flake8 owns ``noqa``, ``--select`` and ``--ignore``; autofix is a CLI-only feature.
 
+Preview rules: flake8's ``--select SQA`` cannot say "and the preview rules too", so a preview
+rule runs under flake8 with ``--sqla-preview`` (or ``sqla-preview = true`` in flake8's
+config), with ``preview = true`` in the ``[tool.sqla-lint]`` table that governs the file, or
+when flake8's own ``--select`` / ``--extend-select`` names its exact code
+(``--select SQA504``), as the CLI does. flake8 then still filters what is reported.
+
 The rule knobs (``session-factories``, ``engine-factories``, ``called-once``) are also read from the
 ``[tool.sqla-lint]`` table that governs each file, exactly as the CLI finds it, and added
 to flake8's ``--sqla-*`` options, so a team writes them once and both front ends agree.
@@ -30,7 +36,7 @@ from .engine import lint_source
 from .indexing import build_index
 from .semantic.index import ProjectIndex
 from .semantic.project import FactoryConfig, find_project_root
-from .settings import Settings
+from .settings import Settings, exact_codes, gate_preview
 
 # flake8 lints file by file, in several processes; each process builds (or loads from the
 # on-disk cache) the index of a project once.
@@ -52,6 +58,8 @@ class SqlaLintPlugin:
     version = __version__
 
     settings = Settings(respect_noqa=False)
+    _preview = False
+    _exact_codes: frozenset[str] = frozenset()
     _resolver = ConfigResolver(Overrides())
     _by_config: dict[Path | None, Settings] = {}
 
@@ -77,6 +85,13 @@ class SqlaLintPlugin:
                 comma_separated_list=True,
                 help=f"sqla-lint: comma-separated names of {what} (dotted or bare).",
             )
+        option_manager.add_option(
+            "--sqla-preview",
+            action="store_true",
+            default=False,
+            parse_from_config=True,
+            help="sqla-lint: run the rules in preview too (one also runs when --select names its exact code).",
+        )
 
     @classmethod
     def parse_options(cls, options: Any) -> None:
@@ -86,22 +101,26 @@ class SqlaLintPlugin:
             called_once=frozenset(options.sqla_called_once or ()),
         )
         cls.settings = replace(cls.settings, factories=factories)
+        cls._preview = bool(getattr(options, "sqla_preview", False))
+        cls._exact_codes = exact_codes([*(getattr(options, "select", None) or ()), *(getattr(options, "extend_select", None) or ())])
         cls._by_config = {}
         gc.freeze()  # once per process, before flake8 forks its workers
 
     @classmethod
     def settings_for(cls, filename: str) -> Settings:
-        """flake8's options plus the knobs of the ``[tool.sqla-lint]`` governing ``filename``."""
+        """flake8's options plus the knobs (and ``preview``) of the ``[tool.sqla-lint]`` governing ``filename``."""
         config = cls._resolver.config_for(Path.cwd() if filename in ("stdin", "-") else Path(filename))
         if config.path not in cls._by_config:
-            ours = cls._resolver.settings_for(config.path or Path.cwd()).factories
-            mine = cls.settings.factories
+            table = cls._resolver.settings_for(config.path or Path.cwd())
+            ours, mine = table.factories, cls.settings.factories
             factories = FactoryConfig(
                 session_factories=mine.session_factories | ours.session_factories,
                 engine_factories=mine.engine_factories | ours.engine_factories,
                 called_once=mine.called_once | ours.called_once,
             )
-            cls._by_config[config.path] = replace(cls.settings, factories=factories)
+            preview = cls._preview or table.preview
+            enabled = gate_preview(cls.settings.enabled, preview=preview, exact=cls._exact_codes)
+            cls._by_config[config.path] = replace(cls.settings, factories=factories, enabled=enabled, preview=preview)
         return cls._by_config[config.path]
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:

@@ -33,7 +33,8 @@ it. So:
   regardless of scope:
 
   - a session from an annotated parameter must be returned, yielded or entered in a
-    ``with`` (SQA401 at a helper's call site, SQA402, SQA404);
+    ``with`` (SQA401 at a helper's call site, SQA402, SQA404), or appear in the arguments
+    of a call that may run things at once (``gather``, ``create_task``; SQA406);
   - an engine from an annotation must have ``connect()``, ``begin()`` or
     ``raw_connection()`` called (SQA503); engines a helper returns are exempt from
     SQA501 and SQA502;
@@ -62,6 +63,7 @@ from .semantic.symbols import (
     ANNOTATION_LEAVES,
     CALL_RESULT_LEAVES,
     CLOSING_WRAPPERS,
+    CONCURRENCY_LEAVES,
     CONNECTION_METHODS,
     CONNECTIONLESS_EXECUTE,
     KNOWN_ROOTS,
@@ -208,6 +210,7 @@ class _TreeScreen:
         self.results: list[ast.expr] = []  # values of return, yield and yield from
         self.connects: list[ast.Attribute] = []  # callees ``x.connect`` / ``x.begin`` / ...
         self.callees: list[ast.expr] = []
+        self.concurrent_calls: list[ast.Call] = []  # ``gather(...)``, ``create_task(...)``
         self._collect(tree)
         self.rooted: set[str] = set()  # local names bound under a known root package
         self.symbols: dict[str, str] = {}  # local name -> the known name it is bound to
@@ -239,6 +242,8 @@ class _TreeScreen:
                 self.callees.append(func)
                 if type(func) is ast.Attribute and (func.attr in CONNECTION_METHODS or func.attr == CONNECTIONLESS_EXECUTE):
                     self.connects.append(func)
+                if _leaf(func) in CONCURRENCY_LEAVES:
+                    self.concurrent_calls.append(node)  # type: ignore[arg-type]
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
                 self.functions.append(node)  # type: ignore[arg-type]
             elif kind is ast.Import or kind is ast.ImportFrom:
@@ -374,9 +379,22 @@ class _TreeScreen:
             for item in self.withs:
                 if item.optional_vars is not None and self._may_open(item.context_expr, holders):
                     changed |= _add_targets([item.optional_vars], holders)
-        return any(_may_hold(value, holders) for value in self.results) or any(
-            self._may_open(item.context_expr, holders) for item in self.withs
+        return (
+            any(_may_hold(value, holders) for value in self.results)
+            or any(self._may_open(item.context_expr, holders) for item in self.withs)
+            or any(self._shares(call, holders) for call in self.concurrent_calls)
         )
+
+    def _shares(self, call: ast.Call, holders: set[str]) -> bool:
+        """Whether a value that may hold a session appears anywhere in the arguments of a
+        call that may run operations at once, or in a list a ``gather(*tasks)`` may read."""
+        for argument in (*call.args, *(keyword.value for keyword in call.keywords)):
+            for node in ast.walk(argument):
+                if _leaf(node) in holders:  # type: ignore[arg-type]
+                    return True
+                if isinstance(node, ast.Starred) and isinstance(node.value, ast.Name):
+                    return True  # `gather(*tasks)`: what the list holds is not followed here
+        return False
 
     def _engine_connects(self, holders: set[str]) -> bool:
         """Whether ``connect()``, ``begin()``, ``raw_connection()`` or 1.x ``execute()`` is called on a value that

@@ -2,6 +2,10 @@
 
 Settings are built once per run (not per file, unlike Fixit) and are hashable so they can
 key the result cache.
+
+``Settings.enabled`` is the final set of codes that run. The front ends (``config.py`` for
+the CLI, the flake8 plugin) decide it, preview included: a library caller that builds
+``Settings()`` itself gets every rule, preview rules too.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .discovery import DEFAULT_EXCLUDES
-from .rules.catalogue import RULE_CODES
+from .rules.catalogue import PREVIEW_CODES, RULE_CODES
 from .semantic.project import FactoryConfig
 
 SYNTAX_ERROR_CODE = "SQA001"
@@ -37,9 +41,28 @@ def expand_selectors(selectors: list[str] | tuple[str, ...], origin: str) -> fro
     return frozenset(codes)
 
 
+def exact_codes(selectors: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """The selectors that name one code exactly (``SQA504``, not ``SQA5`` or ``ALL``)."""
+    return frozenset(code for code in (raw.strip().upper() for raw in selectors) if code in ALL_CODES)
+
+
+def gate_preview(enabled: frozenset[str] | set[str], *, preview: bool, exact: frozenset[str]) -> frozenset[str]:
+    """Drop preview rules unless preview is on or the rule was selected by its exact code.
+
+    As in ruff, a prefix or ``ALL`` never turns a preview rule on: a team that selects
+    ``SQA5`` does not get a new, less proven rule on upgrade without asking for it.
+    """
+    if preview:
+        return frozenset(enabled)
+    return frozenset(code for code in enabled if code not in PREVIEW_CODES or code in exact)
+
+
 @dataclass(frozen=True)
 class Settings:
     enabled: frozenset[str] = frozenset(ALL_CODES)
+    # Preview mode as configured. Its effect is already in ``enabled``; it is kept here too so
+    # that the result cache, keyed by the settings, never mixes runs with and without it.
+    preview: bool = False
     factories: FactoryConfig = FactoryConfig()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
     per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()

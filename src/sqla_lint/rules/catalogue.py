@@ -14,8 +14,15 @@ RULE_MODULES: dict[str, str] = {
     "SQA402": "cached_session",
     "SQA403": "scoped_session_not_removed",
     "SQA404": "redundant_session_close",
+    "SQA406": "session_shared_across_tasks",
     "SQA501": "engine_per_call",
     "SQA502": "lifespan_resource_not_closed",
     "SQA503": "connection_not_closed",
+    "SQA504": "pool_opened_in_constructor",
 }
 RULE_CODES: tuple[str, ...] = tuple(RULE_MODULES)
+
+# New rules start in preview (SPEC.md): they run only with ``--preview`` / ``preview = true``
+# (``--sqla-preview`` under flake8) or when their exact code is selected, until their
+# precision on the real-project ledger is at least 0.9.
+PREVIEW_CODES: frozenset[str] = frozenset({"SQA406", "SQA504"})

@@ -21,11 +21,13 @@ from .symbols import (
     CLOSING_WRAPPERS,
     CONNECTION_METHODS,
     CONNECTIONLESS_EXECUTE,
+    CONTEXT_ENTERING_METHODS,
     CONTEXT_MANAGER_DECORATORS,
     ROUTE_DECORATOR_METHODS,
     Kind,
     annotation_kind,
     call_result_kind,
+    constructor_opened_pool,
     is_cache_decorator,
 )
 from .tree import FunctionNode, TreeIndex, build_index
@@ -43,6 +45,21 @@ class Creation:
     function: FunctionNode | None
     source: str  # how the resource was made, for messages: "SessionLocal()", "get_session()"
     via_helper: str | None = None  # the project function that returned it, if any
+
+
+@dataclass(frozen=True)
+class PoolConstructor:
+    """A call of a psycopg_pool pool class, as written."""
+
+    qualified_name: str
+    is_async: bool
+    open_argument: cst.BaseExpression | None  # the ``open=`` value, if written
+    opens: bool | None  # whether the constructor opens the pool; None if it cannot be told
+
+    @property
+    def implicit_open(self) -> bool:
+        """Opened because ``open=`` was left out (the default psycopg_pool is changing)."""
+        return self.opens is True and self.open_argument is None
 
 
 _SESSION_FOR_FACTORY = {
@@ -218,6 +235,42 @@ class ModuleModel:
                 return None  # the caller passed its own session and gets it back
             return self.return_kind(function)
         return None
+
+    def psycopg_pool_constructor(self, call: cst.Call) -> PoolConstructor | None:
+        """``call`` builds a psycopg_pool pool that its constructor opens unless told
+        ``open=False``: how it was called, or None for any other call."""
+        qualified = self.qualified_name(call.func)
+        is_async = constructor_opened_pool(qualified) if qualified is not None else None
+        if qualified is None or is_async is None:
+            return None
+        open_argument: cst.BaseExpression | None = None
+        for argument in call.args:
+            if argument.star == "**":
+                return PoolConstructor(qualified, is_async, None, opens=None)  # ``open`` may be in there
+            if argument.keyword is not None and argument.keyword.value == "open":
+                open_argument = argument.value
+        if open_argument is None:
+            opens: bool | None = True
+        elif isinstance(open_argument, cst.Name) and open_argument.value in ("True", "False"):
+            opens = open_argument.value == "True"
+        else:
+            opens = None
+        return PoolConstructor(qualified, is_async, open_argument, opens)
+
+    def entered_as_context(self, call: cst.Call) -> bool:
+        """``call`` is the context expression of ``with`` / ``async with``, or is handed to
+        an ``ExitStack``'s ``enter_context`` / ``enter_async_context``, which enters it."""
+        parent = self.tree.parent.get(call)
+        if isinstance(parent, cst.WithItem) and parent.item is call:
+            return True
+        if isinstance(parent, cst.Arg):
+            outer = self.tree.parent.get(parent)
+            return (
+                isinstance(outer, cst.Call)
+                and isinstance(outer.func, cst.Attribute)
+                and outer.func.attr.value in CONTEXT_ENTERING_METHODS
+            )
+        return False
 
     def _configured_factory_kind(self, func: cst.BaseExpression) -> Kind | None:
         if not (self.factories.session_factories or self.factories.engine_factories):

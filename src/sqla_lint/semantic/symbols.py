@@ -85,6 +85,17 @@ _EXACT_CALL_RESULTS: dict[str, Kind] = {
     "aiopg.sa.engine.create_engine": Kind.POOL,
 }
 
+# psycopg_pool pools whose constructor opens them unless given ``open=False``, and whether
+# each is async. psycopg_pool 3.2 warns when an async pool opens in its constructor (a future
+# release makes it an error) and when a sync pool relies on the implicit ``open`` default
+# (which is to become ``False``); see SQA504.
+_CONSTRUCTOR_OPENED_POOLS: dict[tuple[str, str], bool] = {
+    ("psycopg_pool", "ConnectionPool"): False,
+    ("psycopg_pool", "NullConnectionPool"): False,
+    ("psycopg_pool", "AsyncConnectionPool"): True,
+    ("psycopg_pool", "AsyncNullConnectionPool"): True,
+}
+
 # Calls that lend out a connection owned by someone else (closing it is not the caller's job).
 _BORROWED_CONNECTION_CALLS = frozenset({("alembic", "get_bind")})
 
@@ -160,6 +171,31 @@ DEFERRING_CALLS = frozenset(
         "add_done_callback",
     }
 )
+
+# What runs at the same time (SQA406): the awaitables of one ``gather``, and tasks, which
+# start at once and run until awaited. ``TaskGroup().create_task``, a loop's ``create_task``
+# and anyio / trio ``start_soon`` are methods of an object made by one of ``TASK_SOURCES``.
+GATHER_CALLS = frozenset({"asyncio.gather", "asyncio.tasks.gather"})
+TASK_SPAWNING_CALLS = frozenset(
+    {"asyncio.create_task", "asyncio.ensure_future", "asyncio.tasks.create_task", "asyncio.tasks.ensure_future"}
+)
+TASK_SOURCES = frozenset(
+    {
+        "asyncio.TaskGroup",
+        "asyncio.taskgroups.TaskGroup",
+        "asyncio.get_running_loop",
+        "asyncio.get_event_loop",
+        "asyncio.new_event_loop",
+        "anyio.create_task_group",
+        "trio.open_nursery",
+    }
+)
+# ``create_task(coro)``; anyio's and trio's ``start_soon(func, *args)``.
+TASK_SPAWNING_METHODS = frozenset({"create_task", "start_soon"})
+# The final names of all of those, for the prefilter's screen.
+CONCURRENCY_LEAVES = frozenset(
+    name.rpartition(".")[2] for name in (*GATHER_CALLS, *TASK_SPAWNING_CALLS)
+) | TASK_SPAWNING_METHODS
 
 # What reading from a session or connection returns, for deciding whether a fix that
 # closes it earlier changes what the caller sees (``semantic/escapes.py``).
@@ -352,6 +388,9 @@ CLEANUP_REGISTRARS = frozenset(
     {"enter_context", "enter_async_context", "callback", "push_async_callback", "push"}
 )
 
+# ExitStack methods that enter a context manager, as ``with`` would.
+CONTEXT_ENTERING_METHODS = frozenset({"enter_context", "enter_async_context"})
+
 CLOSE_METHODS = frozenset({"close", "aclose", "invalidate"})
 ENGINE_DISPOSE_METHODS = frozenset({"dispose"})
 POOL_CLOSE_METHODS = frozenset({"close", "aclose", "terminate", "wait_closed"})
@@ -398,6 +437,12 @@ def call_result_kind(qualified_name: str) -> Kind | None:
     if "." in qualified_name and _root_and_leaf(qualified_name) in _BORROWED_CONNECTION_CALLS:
         return Kind.BORROWED_CONNECTION
     return _lookup(_EXACT_CALL_RESULTS, _CALL_RESULTS, qualified_name)
+
+
+def constructor_opened_pool(qualified_name: str) -> bool | None:
+    """For a psycopg_pool class whose constructor opens the pool: whether it is async;
+    None for anything else."""
+    return _lookup({}, _CONSTRUCTOR_OPENED_POOLS, qualified_name)
 
 
 def shutdown_statements(qualified_name: str) -> tuple[str, ...] | None:
