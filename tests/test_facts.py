@@ -291,3 +291,46 @@ def test_module_names_follow_pythons_import_rules(tmp_path: Path):
     assert module_name_for(str(tmp_path / "my-scripts" / "run.py")) == "run"  # no import can name the folder
     assert module_name_for(str(tmp_path / "pkg" / "sub" / "__init__.py")) == "pkg.sub"
     assert module_name_for(str(tmp_path / "main.py")) == "main"
+
+
+def test_cli_commands_run_once_per_process():
+    facts = _facts(
+        """
+        import click
+        import typer
+        from flask import Flask
+
+        app = typer.Typer()
+        flask_app = Flask(__name__)
+
+        @click.group()
+        def cli():
+            pass
+
+        @cli.group()
+        def db():
+            pass
+
+        @db.command()
+        def upgrade_schema():
+            pass
+
+        @click.command()
+        def standalone():
+            pass
+
+        @app.command()
+        def typer_command():
+            pass
+
+        @flask_app.cli.command("seed")
+        def seed():
+            pass
+
+        @flask_app.route("/")
+        def page():
+            pass
+        """
+    )
+    once = {name for name, function in facts.functions.items() if function.is_once}
+    assert once == {"cli", "db", "upgrade_schema", "standalone", "typer_command", "seed"}

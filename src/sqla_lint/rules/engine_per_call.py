@@ -7,6 +7,9 @@ import libcst as cst
 from ..semantic import Creation, Outcome
 from .base import Finding, Rule, RuleContext
 
+# Disposed after use: outside a ``finally`` too, as one-shot code does (SQLAlchemy's own
+# examples). Not a leak, and a new pool per run or per item (a database per URL) is the point.
+_DISPOSED = frozenset({Outcome.CLOSED, Outcome.SUCCESS_PATH_ONLY, Outcome.USED_OUTSIDE_TRY})
 # Where the engine ends up when a function makes it once and keeps it.
 _KEPT_FOR_THE_PROCESS = frozenset({Outcome.STORED_GLOBALLY, Outcome.STORED_IN_CONTAINER})
 _KEPT_ON_AN_OBJECT = frozenset(
@@ -37,8 +40,12 @@ class EnginePerCall(Rule):
     throughout the lifespan of an application".
 
     ## When to ignore it
-    One-shot scripts that create an engine per run and dispose it. Those stay silent when
-    the engine is disposed or the function is `main()`; elsewhere, `# noqa: SQA501`.
+    It stays silent on what runs once per process (module level, `main()`, a click, typer or
+    Flask CLI command, a lifespan, a cached or `None`-guarded factory, an object built once
+    at module level) and on an engine disposed after use, one per run or one per item (a
+    database per URL), except in a request handler, where a pool per request is never right.
+    What the code cannot show runs once (an app factory a framework calls) is declared with
+    `called-once`; anything else, `# noqa: SQA501`.
 
     ## Fix safety
     No fix is offered: the engine must move to module level or an application lifespan.
@@ -92,9 +99,9 @@ def health():
             return None
         name = model.function_name(function)
         made = f"`{creation.source}` creates a new engine (a connection pool)"
+        if ownership.outcome in _DISPOSED and function not in model.request_handlers:
+            return None  # one engine per run or per item (a database per URL), disposed after use
         if model.runs_per_iteration(creation.call, function):
-            if ownership.outcome is Outcome.CLOSED:
-                return None  # one engine per item (a database per URL), disposed before the next
             return f"{made} on every iteration of a loop in `{name}`; create it once at module level or in the app lifespan"
         if function in model.request_handlers:
             return f"{made} on every call of request handler `{name}`; create it once at module level or in the app lifespan"

@@ -56,6 +56,9 @@ OWNED_KINDS = frozenset(
     }
 )
 _ENGINE_MAKER_LEAVES = frozenset(leaf for leaf, kinds in CALL_RESULT_LEAVES.items() if any(kind.is_engine for kind in kinds))
+# Command-line frameworks: a command runs once in the process that runs it.
+CLI_ROOTS = frozenset({"click", "typer", "asyncclick", "rich_click", "flask"})
+CLI_COMMAND_DECORATORS = frozenset({"command", "group"})
 # ``from . import x`` / ``from .db import x``: a relative import need not write its package.
 RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
 # Entry points by convention: a CLI's ``main``, alembic's migration functions.
@@ -798,13 +801,38 @@ class ModuleFacts:
             return True
         if not isinstance(function, _DEF_TYPES):
             return False
-        if function.name in MAIN_FUNCTION_NAMES:
+        if function.name in MAIN_FUNCTION_NAMES or self.is_cli_command(function):
             return True
         declared = self.factories.called_once
         if declared:
             local = self.function_name(function)
             return bool({local, function.name, f"{self.module}.{local}"} & declared)
         return False
+
+    def is_cli_command(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """A click, typer or Flask CLI command (``@click.command()``, ``@cli.command()`` on a
+        click group, ``@app.command()`` on a ``typer.Typer``, ``@app.cli.command()``): one
+        process runs it once."""
+        return any(self._is_cli_decorator(decorator, 0) for decorator in function.decorator_list)
+
+    def _is_cli_decorator(self, expression: ast.AST, depth: int) -> bool:
+        if isinstance(expression, ast.Call):
+            expression = expression.func
+        qualified = self.qualified_name(expression) or ""
+        if qualified.partition(".")[0] in CLI_ROOTS and qualified.rpartition(".")[2] in CLI_COMMAND_DECORATORS:
+            return True
+        if not isinstance(expression, ast.Attribute) or expression.attr not in CLI_COMMAND_DECORATORS or depth > 8:
+            return False
+        holder = expression.value
+        if isinstance(holder, ast.Attribute) and holder.attr == "cli":
+            return True  # Flask's ``app.cli`` / ``blueprint.cli``
+        if not isinstance(holder, ast.Name):
+            return False
+        for value in self.module_bindings.get(holder.id, ()):  # ``cli = click.Group()``, ``app = typer.Typer()``
+            if isinstance(value, ast.Call) and (self.qualified_name(value.func) or "").partition(".")[0] in CLI_ROOTS:
+                return True
+        group = self.module_functions.get(holder.id)  # ``@click.group()`` / ``@cli.group()`` over ``def db()``
+        return group is not None and any(self._is_cli_decorator(d, depth + 1) for d in group.decorator_list)
 
     def runs_per_iteration(self, node: ast.AST, function: FunctionNode) -> bool:
         """Whether ``node`` runs on every iteration of a loop in ``function``. A retry loop

@@ -811,6 +811,10 @@ class ModuleModel:
             return True
         if not isinstance(function, cst.FunctionDef):
             return False
+        if self.index is not None and self.tree.enclosing_function.get(function) is None:
+            facts = self.index.function(f"{self.module_name}.{self.function_name(function)}")
+            if facts is not None and facts.is_once:
+                return True  # the module facts' judgement (a CLI command, an entry point...)
         if function.name.value in _MAIN_FUNCTION_NAMES:
             return True
         declared = self.factories.called_once
