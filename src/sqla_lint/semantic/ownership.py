@@ -372,11 +372,13 @@ class OwnershipAnalysis:
             return Ownership(Outcome.CLOSED, name, close_calls)
 
         uses = {reference.use for reference in references}
+        # Kept for good beats returned: ``_engines[url] = engine; return engine`` is a
+        # memoised factory, and its callers do not own what it hands them.
         for handed_on, outcome in (
             (_Use.MANAGED, Outcome.CONTEXT_MANAGED),
-            (_Use.RETURNED, Outcome.RETURNED),
             (_Use.STORED_GLOBAL, Outcome.STORED_GLOBALLY),
             (_Use.STORED_CONTAINER, Outcome.STORED_IN_CONTAINER),
+            (_Use.RETURNED, Outcome.RETURNED),
             (_Use.STORED_WRAPPED, Outcome.STORED_ON_INSTANCE),
             (_Use.CAPTURED, Outcome.CAPTURED),
         ):
