@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class ResultCache:
 
     def __init__(self, directory: Path, settings: Settings) -> None:
         self.directory = Path(directory)
-        salt = json.dumps([_FORMAT, _tool_fingerprint(), _canonical(settings)], sort_keys=True, separators=(",", ":"))
+        salt = json.dumps([_FORMAT, tool_fingerprint(), _canonical(settings)], sort_keys=True, separators=(",", ":"))
         self.path = self.directory / f"results-{hashlib.blake2b(salt.encode(), digest_size=10).hexdigest()}.json"
         self._entries: dict[str, Any] | None = None
         self._added: dict[str, list[Any]] = {}
@@ -137,9 +138,11 @@ def _remove(path: str) -> None:
         pass
 
 
-def _tool_fingerprint() -> str:
+@lru_cache(maxsize=1)
+def tool_fingerprint() -> str:
     """The version, plus the size and time of every module of this package, so that an
-    editable install that changes the code does not read results of the old code."""
+    editable install that changes the code does not read results (or an index) of the old
+    code."""
     package = Path(__file__).parent
     stamp = hashlib.blake2b(__version__.encode(), digest_size=16)
     for module in sorted(package.rglob("*.py")):

@@ -19,16 +19,16 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import content_hash
+from .cache import content_hash, tool_fingerprint
 from .discovery import UnreadableError, read_source, relative_files
-from .semantic.facts import ModuleFacts, ModuleSummary
+from .semantic.facts import COMPATIBILITY_IMPORT, ModuleFacts, ModuleSummary
 from .semantic.index import ProjectIndex
 from .semantic.project import FactoryConfig, module_name_for
 
 if TYPE_CHECKING:
     from .prefilter import Prefilter
 
-SUMMARY_FORMAT = 4  # 2: functions say whether they create an engine; 3: content hashes; 4: facts from CPython's tree
+SUMMARY_FORMAT = 5  # 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
 
 
 @dataclass(frozen=True)
@@ -195,9 +195,7 @@ def build_index(
     ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts, and
     a module that only says ``import sqlalchemy as sa`` for its column types does not.
     """
-    from . import __version__
-
-    key = hashlib.sha256(f"{SUMMARY_FORMAT}|{__version__}|{factories!r}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{SUMMARY_FORMAT}|{tool_fingerprint()}|{factories!r}".encode()).hexdigest()[:12]
     cache = IndexCache(root, key) if use_cache else None
     build = _Build(root, factories, excludes, jobs, cache)
     tree = hashlib.sha256(json.dumps(sorted(build.digests.items())).encode()).hexdigest()
@@ -275,7 +273,11 @@ class _Build:
         from .prefilter import may_use_known_api
 
         data = self.contents[relative]
-        return may_use_known_api(data) or _prefilter(self.factories).names_a_factory(data)
+        return (
+            may_use_known_api(data)
+            or _prefilter(self.factories).names_a_factory(data)
+            or COMPATIBILITY_IMPORT.search(data) is not None  # what it re-exports is tracked
+        )
 
     def index(self, digest: str | None = None) -> ProjectIndex:
         index = ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)

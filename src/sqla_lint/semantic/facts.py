@@ -28,6 +28,7 @@ from .symbols import (
     CONNECTION_METHODS,
     CONNECTIONLESS_EXECUTE,
     CONTEXT_MANAGER_DECORATORS,
+    KNOWN_ROOTS,
     ROUTE_DECORATOR_METHODS,
     Kind,
     annotation_kind,
@@ -59,6 +60,8 @@ _ENGINE_MAKER_LEAVES = frozenset(leaf for leaf, kinds in CALL_RESULT_LEAVES.item
 # Command-line frameworks: a command runs once in the process that runs it.
 CLI_ROOTS = frozenset({"click", "typer", "asyncclick", "rich_click", "flask"})
 CLI_COMMAND_DECORATORS = frozenset({"command", "group"})
+# A module-level ``try:`` whose body imports a modelled library: a compatibility module.
+COMPATIBILITY_IMPORT = re.compile(rb"^try:[ \t]*\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]+(?:import|from)[ \t]+(?:sqlalchemy|sqlmodel)\b", re.M)
 # ``from . import x`` / ``from .db import x``: a relative import need not write its package.
 RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
 # Entry points by convention: a CLI's ``main``, alembic's migration functions.
@@ -258,6 +261,9 @@ class ModuleFacts:
         self.withs_in: dict[FunctionNode, list[ast.With | ast.AsyncWith]] = defaultdict(list)
         self.returns_in: dict[FunctionNode, list[ast.Return]] = defaultdict(list)
         self.chains: set[str] = set()  # every Name and attribute chain written, as text
+        # Names a module-level ``try:`` imports (``try: import sqlalchemy as sa`` / ``except
+        # ImportError: sa = None``): a compatibility module the rest of the project imports from.
+        self.compatibility_names: set[str] = set()
         self._walk(tree)
         # In source order, as a reader meets them (CPython's tree puts decorators after
         # the body): the first reason found for a per-call judgement is the one reported.
@@ -319,20 +325,23 @@ class ModuleFacts:
                 if written is not None:
                     self.chains.add(written)
             elif kind is ast.Import:
+                guarded = type(up) is ast.Try and function is None and klass is None
                 for alias in node.names:  # type: ignore[attr-defined]
-                    if alias.asname:
-                        self.imports[alias.asname] = alias.name
-                    else:
-                        root = alias.name.partition(".")[0]
-                        self.imports[root] = root
+                    local = alias.asname or alias.name.partition(".")[0]
+                    self.imports[local] = alias.name if alias.asname else local
+                    if guarded:
+                        self.compatibility_names.add(local)
                 continue
             elif kind is ast.ImportFrom:
+                guarded = type(up) is ast.Try and function is None and klass is None
                 base = node.module or ""  # type: ignore[attr-defined]
                 if node.level:  # type: ignore[attr-defined]
                     base = self._relative(node.level, base)  # type: ignore[attr-defined]
                 for alias in node.names:  # type: ignore[attr-defined]
                     if alias.name != "*":
                         self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+                        if guarded:
+                            self.compatibility_names.add(alias.asname or alias.name)
                 continue
             elif kind is ast.Assign or kind is ast.AnnAssign:
                 if function is not None:
@@ -940,7 +949,9 @@ class ModuleFacts:
         module = self.module
         summary = ModuleSummary(module=module)
         for local, target in self.imports.items():
-            if target.partition(".")[0] in project_packages:
+            root = target.partition(".")[0]
+            # A compatibility module re-exports what its ``try:`` imports from a modelled library.
+            if root in project_packages or (local in self.compatibility_names and root in KNOWN_ROOTS):
                 summary.aliases[local] = target
         for name, values in self.module_bindings.items():
             symbolic = self._first_symbolic(values)

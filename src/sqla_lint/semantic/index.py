@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .facts import RELATIVE_IMPORT, CallSite, FunctionSummary, ModuleFacts, ModuleSummary
-from .symbols import Kind, call_result_kind
+from .symbols import KNOWN_ROOTS, Kind, call_result_kind
 
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
@@ -105,6 +105,8 @@ class ProjectIndex:
         for name, summary in self.modules.items():
             segments = name.split(".")
             for start in range(1, len(segments)):
+                if segments[start] in KNOWN_ROOTS:
+                    continue  # ``app.utils.sqlalchemy`` must not stand in for SQLAlchemy
                 tail = ".".join(segments[start:])
                 found[tail] = None if tail in found else summary
         return {tail: summary for tail, summary in found.items() if summary is not None and tail not in self.modules}
@@ -155,6 +157,9 @@ class ProjectIndex:
         library = call_result_kind(qualified)
         if library is not None:
             return library
+        external = self.external_name(qualified)
+        if external is not None:
+            return call_result_kind(external)
         bound = self.symbol_kind(qualified, depth + 1)
         if bound in _FACTORY_RESULTS:
             return _FACTORY_RESULTS[bound]
@@ -239,11 +244,33 @@ class ProjectIndex:
     # -- relevance -----------------------------------------------------------------------
 
     def tracks(self, qualified: str) -> bool:
-        """Whether the model, asking about ``qualified``, could learn a kind from the index."""
+        """Whether the model, asking about ``qualified``, could learn a kind from the index:
+        a project name bound to a kind, or a modelled library reached through the project."""
         known = self._tracked.get(qualified)
         if known is None:
-            known = self._tracked[qualified] = self.symbol_kind(qualified) is not None or self.call_kind(qualified) is not None
+            external = self.external_name(qualified)
+            known = self._tracked[qualified] = (
+                self.symbol_kind(qualified) is not None
+                or self.call_kind(qualified) is not None
+                or (external is not None and external.partition(".")[0] in KNOWN_ROOTS)
+            )
         return known
+
+    def external_name(self, qualified: str) -> str | None:
+        """What a project name re-exported from a library is there: ``app.compat.sa.
+        create_engine`` -> ``sqlalchemy.create_engine`` when ``app.compat`` does ``import
+        sqlalchemy as sa``; None for a name that stays in the project or is not known."""
+        left = False
+        for _ in range(_MAX_DEPTH):
+            found = self._split(qualified)
+            if found is None:
+                return qualified if left else None
+            summary, name = found
+            head, _, rest = name.partition(".")
+            if head not in summary.aliases:
+                return None
+            qualified, left = summary.aliases[head] + (f".{rest}" if rest else ""), True
+        return None
 
     def tracked_names(self) -> dict[str, set[str]]:
         """Names a module must write to use a tracked symbol -> the last segments of the
