@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
 
 from ..semantic import Creation, Outcome
 from .base import Finding, Rule, RuleContext
@@ -115,22 +114,6 @@ def health():
             )
         if reason is not None:
             return f"{made} on every call of `{name}`, which runs per call from {reason}; cache it or create it once"
-        if ownership.outcome.leaks and self._not_only_called_once(context, creation):
+        if ownership.outcome.leaks and model.may_run_more_than_once(function):
             return f"{made} on every call of `{name}` and drops it without `dispose()`; create it once at module level"
         return None
-
-    @staticmethod
-    def _not_only_called_once(context: RuleContext, creation: Creation) -> bool:
-        model = context.model
-        function = creation.function
-        if function is None or not hasattr(function, "name"):
-            return True
-        if model.index is not None and isinstance(function, cst.FunctionDef):
-            qualified = f"{model.module_name}.{model.function_name(function)}"
-            if model.index.callers(qualified):
-                return not model.index.called_only_once(qualified)
-        sites = model.call_sites.get(function, [])  # type: ignore[call-overload]
-        return not sites or any(
-            (caller := model.tree.enclosing_function.get(site)) is not None and not model.is_once_per_process(caller)
-            for site in sites
-        )

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from ..semantic import Kind
-from ..semantic.names import dotted_name, last_segment
+from ..semantic.names import dotted_name
 from .base import Finding, Rule, RuleContext
 
 
@@ -50,16 +50,11 @@ def shutdown_session(exception=None):
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         model = context.model
-        removed = {last_segment(receiver) for receiver, _ in model.attribute_references("remove")}
         for creation in model.creations:
             if creation.kind is not Kind.SCOPED_REGISTRY:
                 continue
             holder = _assigned_to(model.tree.parent.get(creation.call), creation.call)
-            if holder is None or last_segment(holder) in removed:
-                continue
-            if model.index is not None and model.index.is_removed(
-                model.qualified_receiver(holder, model.module_name, creation.call)
-            ):
+            if holder is None or model.is_removed(holder, creation.call):
                 continue
             yield Finding(
                 creation.call,

@@ -823,6 +823,28 @@ class ModuleModel:
             return bool({local, function.name.value, f"{self.module_name}.{local}"} & declared)
         return False
 
+    def may_run_more_than_once(self, function: FunctionNode) -> bool:
+        """Whether nothing shows ``function`` runs only once: it has no caller the project
+        can see, or one that is not once-per-process code (the index's judgement for a
+        module-level function or method; this module's own calls for a nested one)."""
+        if self.index is not None and isinstance(function, cst.FunctionDef) and self.tree.enclosing_function.get(function) is None:
+            qualified = f"{self.module_name}.{self.function_name(function)}"
+            if self.index.callers(qualified):
+                return not self.index.called_only_once(qualified)
+        sites = self.call_sites.get(function, []) if isinstance(function, cst.FunctionDef) else []
+        return not sites or any(
+            (caller := self.tree.enclosing_function.get(site)) is not None and not self.is_once_per_process(caller)
+            for site in sites
+        )
+
+    def is_removed(self, holder: str, site: cst.CSTNode) -> bool:
+        """Whether anything in the project calls ``.remove()`` on the registry ``holder``
+        (as written at ``site``) names: the index matches qualified receivers, so a
+        ``remove()`` on another class's attribute of the same name does not count."""
+        if self.index is not None:
+            return self.index.is_removed(self.qualified_receiver(holder, self.module_name, site))
+        return any(receiver == holder for receiver, _ in self.attribute_references("remove"))
+
     def per_call_reason(self, function: FunctionNode, _seen: frozenset[FunctionNode] = frozenset()) -> str | None:
         """Why ``function`` runs once per request or iteration, or None if it may run once.
 
