@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
 
 from .base import Finding, Rule, RuleContext
 
@@ -56,11 +55,7 @@ def get_sessionmaker():
             decorator = model.cache_decorator(function)
             if decorator is None:
                 continue
-            values: list[cst.BaseExpression] = [
-                statement.value for statement in model.tree.returns_in.get(function, ()) if statement.value
-            ]
-            values += [y.value for y in model.tree.yields_in.get(function, ()) if isinstance(y.value, cst.BaseExpression)]
-            if any((kind := model.kind_of(value)) is not None and kind.is_session for value in values):
+            if any(kind.is_session for kind in model.handed_out_kinds(function)):
                 decorator_name = model.source_of(decorator.decorator).split("(")[0]
                 yield Finding(
                     decorator,

@@ -6,7 +6,6 @@ import libcst as cst
 
 from ..diagnostics import Applicability
 from ..semantic.blocks import close_call
-from ..semantic.names import dotted_name
 from .base import Finding, Rule, RuleContext, Rewrite
 from .rewrites import without_trailing_close
 
@@ -59,7 +58,7 @@ def save(user):
     def check(self, context: RuleContext) -> Iterator[Finding]:
         model = context.model
         for statement in model.tree.withs:
-            for name in _sessions_owned_by(context, statement):
+            for name in model.sessions_closed_by(statement):
                 close = _trailing_close(statement.body, name)
                 if close is not None:
                     opener = "async with" if statement.asynchronous else "with"
@@ -73,35 +72,6 @@ def save(user):
                         "already closes it on exit",
                         fix,
                     )
-
-
-def _sessions_owned_by(context: RuleContext, statement: cst.With) -> Iterator[str]:
-    """Sessions this ``with`` opens, except those it also runs a transaction on: there,
-    ``close()`` rolls the transaction back before the block would commit it."""
-    model = context.model
-    begun = {
-        dotted_name(item.item.func.value)
-        for item in statement.items
-        if isinstance(item.item, cst.Call)
-        and isinstance(item.item.func, cst.Attribute)
-        and item.item.func.attr.value == "begin"
-    }
-    for item in statement.items:
-        if item.asname is None or not isinstance(item.asname.name, cst.Name):
-            continue
-        name = item.asname.name.value
-        if _is_factory_begin(item.item) or name in begun:
-            continue
-        if model.opens_session(item.item):
-            yield name
-
-
-def _is_factory_begin(expression: cst.BaseExpression) -> bool:
-    return (
-        isinstance(expression, cst.Call)
-        and isinstance(expression.func, cst.Attribute)
-        and expression.func.attr.value == "begin"
-    )
 
 
 def _trailing_close(body: cst.BaseSuite, name: str) -> cst.BaseExpression | None:

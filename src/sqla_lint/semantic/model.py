@@ -823,6 +823,33 @@ class ModuleModel:
             return bool({local, function.name.value, f"{self.module_name}.{local}"} & declared)
         return False
 
+    def handed_out_kinds(self, function: cst.FunctionDef) -> set[Kind]:
+        """Kinds of what ``function`` returns or yields, as far as they are known."""
+        values: list[cst.BaseExpression] = [r.value for r in self.tree.returns_in.get(function, ()) if r.value is not None]
+        values += [y.value for y in self.tree.yields_in.get(function, ()) if isinstance(y.value, cst.BaseExpression)]
+        return {kind for value in values if (kind := self.kind_of(value)) is not None}
+
+    def sessions_closed_by(self, statement: cst.With) -> list[str]:
+        """Names of the sessions a ``with`` opens and closes on exit, leaving out those it
+        also runs a transaction on (``Factory.begin()``, ``s.begin()`` beside ``s``): there,
+        ``close()`` rolls back what the block would otherwise commit."""
+        begun = {
+            dotted_name(item.item.func.value)
+            for item in statement.items
+            if isinstance(item.item, cst.Call) and isinstance(item.item.func, cst.Attribute) and item.item.func.attr.value == "begin"
+        }
+        names = []
+        for item in statement.items:
+            if item.asname is None or not isinstance(item.asname.name, cst.Name):
+                continue
+            name = item.asname.name.value
+            opened = item.item
+            if isinstance(opened, cst.Call) and isinstance(opened.func, cst.Attribute) and opened.func.attr.value == "begin":
+                continue
+            if name not in begun and self.opens_session(opened):
+                names.append(name)
+        return names
+
     def may_run_more_than_once(self, function: FunctionNode) -> bool:
         """Whether nothing shows ``function`` runs only once: it has no caller the project
         can see, or one that is not once-per-process code (the index's judgement for a
