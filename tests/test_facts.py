@@ -334,3 +334,50 @@ def test_cli_commands_run_once_per_process():
     )
     once = {name for name, function in facts.functions.items() if function.is_once}
     assert once == {"cli", "db", "upgrade_schema", "standalone", "typer_command", "seed"}
+
+
+def test_a_function_that_keeps_what_it_returns_is_a_memo():
+    facts = _facts(
+        """
+        from sqlalchemy import create_engine
+        _engines = {}
+        _engine = None
+
+        def by_get(url):
+            engine = _engines.get(url)
+            if engine is None:
+                engine = create_engine(url)
+                _engines[url] = engine
+            return engine
+
+        def by_setdefault(url):
+            return _engines.setdefault(url, create_engine(url))
+
+        def by_global():
+            global _engine
+            if _engine is None:
+                _engine = create_engine("sqlite://")
+            return _engine
+
+        def fresh(url):
+            engines = {}
+            engine = create_engine(url)
+            engines[url] = engine
+            return engine
+        """
+    )
+    kept = {name for name, function in facts.functions.items() if function.keeps_result}
+    assert kept == {"by_get", "by_setdefault", "by_global"}
+    assert facts.functions["fresh"].returns == "kind:ENGINE" and not facts.functions["fresh"].is_once
+
+
+def test_an_index_built_from_a_relative_root_names_every_module(tmp_path: Path, monkeypatch):
+    """``Path("./app/db.py")`` reads "app/db.py": the build once sliced the root's length off
+    that and filed the module under "p/db.py"."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "db.py").write_text("from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n")
+    monkeypatch.chdir(tmp_path)
+    index = build_index(Path("."), use_cache=False)
+    assert index.symbol_kind("app.db.SessionLocal") is Kind.SESSION_FACTORY

@@ -289,7 +289,8 @@ class _Build:
     def parse(self, relatives: list[str]) -> None:
         """Each file's facts from one CPython parse (in workers for many): its summary, what
         its names resolve to, and what linting it needs."""
-        to_parse = [(Path(self.paths[r]), self.contents[r]) for r in relatives if r not in self.parsed]
+        by_path = {str(Path(self.paths[r])): r for r in relatives if r not in self.parsed}
+        to_parse = [(Path(path), self.contents[r]) for path, r in by_path.items()]
         if not to_parse:
             return
         from .workers import LARGE_FILE_BYTES
@@ -299,7 +300,7 @@ class _Build:
             # need not hold every other file's text then; they are read when next needed.
             self.contents.clear()
         for path, facts in _run_summaries(to_parse, self.packages, self.factories, self.jobs):
-            relative = str(path)[len(self._prefix) :]
+            relative = by_path[str(path)]  # not sliced off the root: ``Path("./a.py")`` reads "a.py"
             self.parsed[relative] = facts.summary
             self.referenced[relative] = facts.references
             self.screens[relative] = (facts.screen, facts.references)

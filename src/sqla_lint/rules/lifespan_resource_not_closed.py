@@ -97,7 +97,9 @@ app = FastAPI(lifespan=lifespan)
         model = context.model
         leaked: list[Creation] = []
         for creation in model.creations:
-            if not (creation.kind.is_engine or creation.kind is Kind.POOL) or creation.via_helper:
+            # Made by a project helper counts too (``make_engine(settings)``), unless the
+            # helper keeps what it makes (a memo): then the lifespan shares it.
+            if not (creation.kind.is_engine or creation.kind is Kind.POOL) or model.made_by_a_memo(creation):
                 continue
             function = creation.function
             if function is None or not model.is_startup_code(function):

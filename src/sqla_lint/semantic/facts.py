@@ -85,6 +85,7 @@ class FunctionSummary:
     is_once: bool = False
     is_cached: bool = False
     creates_engine: bool = False  # SQA501 then asks who calls it, from anywhere in the project
+    keeps_result: bool = False  # a memo of its own: callers share what it returns, and own none of it
 
 
 @dataclass
@@ -113,6 +114,7 @@ class ModuleSummary:
                     "is_once": f.is_once,
                     "is_cached": f.is_cached,
                     "creates_engine": f.creates_engine,
+                    "keeps_result": f.keeps_result,
                 }
                 for name, f in self.functions.items()
             },
@@ -133,6 +135,7 @@ class ModuleSummary:
                 is_once=bool(f.get("is_once")),
                 is_cached=bool(f.get("is_cached")),
                 creates_engine=bool(f.get("creates_engine")),
+                keeps_result=bool(f.get("keeps_result")),
             )
             for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
         }
@@ -723,6 +726,47 @@ class ModuleFacts:
                 return True
         return any(name.endswith("cached_property") for name in self.decorator_names(function))
 
+    def memoises(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether ``function`` keeps what it returns for the process: stored in a module
+        dict (``_engines[url] = engine``; ``return cache.setdefault(url, make(url))``) or
+        a ``global`` it returns. Every caller then gets the same object and owns none."""
+        returned = [r.value for r in self.returns_in.get(function, ()) if r.value is not None and not _is_none(r.value)]
+        if not returned:
+            return False
+        names = {value.id for value in returned if isinstance(value, ast.Name)}
+        declared = self.globals_declared.get(function, set())
+        if names & declared:
+            return True
+        for value in returned:
+            if isinstance(value, ast.Subscript) and self._module_level(value.value, function):
+                return True  # ``return _cache[url]``
+            if (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Attribute)
+                and value.func.attr == "setdefault"
+                and self._module_level(value.func.value, function)
+            ):
+                return True
+        for assignment in self.assignments_in.get(function, ()):
+            for target, value in _assigned(assignment):
+                if (
+                    isinstance(target, ast.Subscript)
+                    and self._module_level(target.value, function)
+                    and isinstance(value, ast.Name)
+                    and value.id in names
+                ):
+                    return True
+        return False
+
+    def _module_level(self, node: ast.AST, function: FunctionNode) -> bool:
+        """A name that refers to a module-level binding inside ``function`` (or ``cls.x`` / a
+        class attribute, which lives as long)."""
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("cls", *self.classes):
+            return True
+        if not isinstance(node, ast.Name) or node.id not in self.module_bindings:
+            return False
+        return not any(name == node.id for a in self.assignments_in.get(function, ()) for name, _ in _assigned_names(a))
+
     def function_name(self, function: FunctionNode) -> str:
         if isinstance(function, _DEF_TYPES):
             owner = self.class_of_function(function)
@@ -992,13 +1036,15 @@ class ModuleFacts:
         for function in self.function_defs:
             if self.function_of.get(function) is not None:
                 continue
+            keeps_result = self.memoises(function)
             summary.functions[self.function_name(function)] = FunctionSummary(
                 returns=self.symbolic_return(function),
                 borrowed_param=self.borrowed_session_param(function),
                 is_handler=function in handlers,
-                is_once=self.is_once_per_process(function, startup),
+                is_once=keeps_result or self.is_once_per_process(function, startup),
                 is_cached=self.is_cached(function),
                 creates_engine=function in creating_engines,
+                keeps_result=keeps_result,
             )
         for call in self.calls:
             callee = self.qualified_name(call.func)

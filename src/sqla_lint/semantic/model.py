@@ -850,6 +850,18 @@ class ModuleModel:
                 names.append(name)
         return names
 
+    def made_by_a_memo(self, creation: Creation) -> bool:
+        """Whether the helper that made ``creation`` keeps what it returns (a dict or global
+        memo): the caller then shares it and has nothing of its own to dispose."""
+        if creation.via_helper is None or self.index is None:
+            return False
+        function = self.function_called(creation.call)
+        qualified = (
+            f"{self.module_name}.{self.function_name(function)}" if function is not None else self.qualified_name(creation.call.func)
+        )
+        facts = self.index.function(qualified) if qualified is not None else None
+        return facts is not None and facts.keeps_result
+
     def may_run_more_than_once(self, function: FunctionNode) -> bool:
         """Whether nothing shows ``function`` runs only once: it has no caller the project
         can see, or one that is not once-per-process code (the index's judgement for a
