@@ -42,7 +42,9 @@ def _index_for(filename: str, settings: Settings) -> ProjectIndex | None:
     if root is None:
         return None
     if root not in _indexes:
-        _indexes[root] = build_index(root, settings.factories, settings.exclude, use_cache=settings.cache)
+        from .deployment import attach_deployment
+
+        _indexes[root] = attach_deployment(build_index(root, settings.factories, settings.exclude, use_cache=settings.cache), settings)
     return _indexes[root]
 
 

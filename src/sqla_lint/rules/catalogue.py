@@ -17,5 +17,9 @@ RULE_MODULES: dict[str, str] = {
     "SQA501": "engine_per_call",
     "SQA502": "lifespan_resource_not_closed",
     "SQA503": "connection_not_closed",
+    "SQA505": "engine_never_disposed",
+    "SQA506": "connection_budget",
 }
 RULE_CODES: tuple[str, ...] = tuple(RULE_MODULES)
+# Rules that run only with preview on, or when their exact code is selected (SPEC.md).
+PREVIEW_CODES: frozenset[str] = frozenset({"SQA505", "SQA506"})

@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     import libcst as cst
 
     from ..prefilter import Prefilter
+    from .budget import ConnectionBudget, Deployment
     from .model import ModuleModel
+    from .pools import PoolSite
 
 # Reading an index back from its cache needs no parser, so what parses (libcst, the
 # model, the prefilter) is imported inside the functions that summarise and search.
-SUMMARY_FORMAT = 3  # 2: functions say whether they create an engine; 3: content hashes of cache.content_hash
+SUMMARY_FORMAT = 4  # 2: functions say whether they create an engine; 3: content hashes of cache.content_hash; 4: pools, disposes, shutdown points
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
 _MAX_DEPTH = 12
@@ -73,6 +75,9 @@ class ModuleSummary:
     functions: dict[str, FunctionSummary] = field(default_factory=dict)  # f or Cls.f
     calls: list[CallSite] = field(default_factory=list)
     removes: list[str] = field(default_factory=list)  # qualified receivers of `.remove`
+    disposes: list[str] = field(default_factory=list)  # qualified receivers of `.dispose` (SQA505)
+    pools: list[dict[str, object]] = field(default_factory=list)  # PoolSite.to_json() of each engine and pool (SQA506)
+    shutdown_point: bool = False  # a lifespan, shutdown hook or asyncio.run entry point (SQA505)
 
     def to_json(self) -> dict[str, object]:
         """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
@@ -84,6 +89,9 @@ class ModuleSummary:
             "functions": {name: dict(vars(function)) for name, function in self.functions.items()},
             "calls": [dict(vars(call)) for call in self.calls],
             "removes": list(self.removes),
+            "disposes": list(self.disposes),
+            "pools": [dict(pool) for pool in self.pools],
+            "shutdown_point": self.shutdown_point,
         }
 
     @classmethod
@@ -104,6 +112,9 @@ class ModuleSummary:
         }
         summary.calls = [CallSite(**c) for c in data.get("calls", [])]  # type: ignore[union-attr]
         summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
+        summary.disposes = list(data.get("disposes", []))  # type: ignore[arg-type]
+        summary.pools = [dict(pool) for pool in data.get("pools", [])]  # type: ignore[union-attr]
+        summary.shutdown_point = bool(data.get("shutdown_point"))
         return summary
 
 
@@ -156,6 +167,13 @@ def summarize(model: ModuleModel, module: str, project_packages: frozenset[str])
         summary.calls.append(CallSite(callee, caller, per_iteration))
     for receiver, node in model.attribute_references("remove"):
         summary.removes.append(model.qualified_receiver(receiver, module, node))
+    from .lifecycle import disposed_receivers, has_shutdown_point
+    from .pools import pool_sites
+
+    summary.disposes = disposed_receivers(model, module)
+    summary.shutdown_point = has_shutdown_point(model)
+    if any(creation.kind.is_engine or creation.kind is Kind.POOL for creation in model.creations):
+        summary.pools = [site.to_json() for site in pool_sites(ast.parse(model.module.code), module)]
     return summary
 
 
@@ -202,6 +220,10 @@ class ProjectIndex:
         self.modules = summaries
         self._callers: dict[str, list[CallSite]] | None = None
         self._removed: set[str] | None = None
+        self._disposed: set[str] | None = None
+        # Worker processes and connection limits (SQA506), found by the layer that reads
+        # deployment files and configuration; part of the digest, so results follow them.
+        self.deployment: Deployment | None = None
         self._digest = digest  # known already when the summaries come from the index cache
         self._tracked: dict[str, bool] = {}
         # The content hash of every file the build read, by absolute path: the result
@@ -292,6 +314,47 @@ class ProjectIndex:
             self._locate(receiver, lambda summary, name: f"{summary.module}.{name}" == registry) is not None
             for receiver in self._removed
         )
+
+    # -- engines and pools ---------------------------------------------------------------
+
+    def is_disposed(self, engine: str) -> bool:
+        """Whether any module calls (or hands over) ``<engine>.dispose``, as :meth:`is_removed`."""
+        if self._disposed is None:
+            self._disposed = {receiver for summary in self.modules.values() for receiver in summary.disposes}
+        if engine in self._disposed:
+            return True
+        return any(
+            self._locate(receiver, lambda summary, name: f"{summary.module}.{name}" == engine) is not None
+            for receiver in self._disposed
+        )
+
+    def has_shutdown_point(self) -> bool:
+        """Whether the application ends its event loop somewhere it could dispose: a lifespan,
+        a shutdown hook, ``asyncio.run``, in any module."""
+        return any(summary.shutdown_point for summary in self.modules.values())
+
+    def pool_sites(self) -> list[PoolSite]:
+        from .pools import PoolSite
+
+        return [PoolSite.from_json(pool) for _, summary in sorted(self.modules.items()) for pool in summary.pools]
+
+    def connection_budget(self) -> ConnectionBudget:
+        """Every engine and pool of the project against its deployment (SQA506). Engines a
+        function makes per call are listed apart, by the same judgement as SQA501."""
+        from .budget import Deployment, connection_budget
+
+        remembered = self.__dict__.get("_budget")  # every module with an engine asks; one answer per deployment
+        if remembered is not None and remembered[0] is self.deployment:
+            return remembered[1]
+
+        def per_call(site: PoolSite) -> str | None:
+            if site.function is None or site.per_key_cache:
+                return None
+            return self.per_call_reason(f"{site.module}.{site.function}")
+
+        budget = connection_budget(self.pool_sites(), self.deployment or Deployment(), per_call)
+        self.__dict__["_budget"] = (self.deployment, budget)
+        return budget
 
     # -- call sites ----------------------------------------------------------------------
 
@@ -439,10 +502,12 @@ class ProjectIndex:
         return frozenset(module.partition(".")[0] for module in self.modules)
 
     def digest(self) -> str:
-        """Changes whenever any summary changes: part of every cached result's key."""
+        """Changes whenever any summary (or the deployment) changes: part of every cached result's key."""
         if self._digest is None:
             self._digest = self._compute_digest()
-        return self._digest
+        if self.deployment is None:
+            return self._digest
+        return hashlib.sha256(f"{self._digest}|{self.deployment!r}".encode()).hexdigest()[:16]
 
     def _compute_digest(self) -> str:
         payload = json.dumps({m: s.to_json() for m, s in sorted(self.modules.items())}, sort_keys=True)
