@@ -155,8 +155,10 @@ def _words(line: str) -> list[str]:
 
 def _command_line(line: str, source: str, configs_named: list[tuple[Path, str]], directory: Path) -> list[WorkerStatement]:
     found: list[WorkerStatement] = []
+    if line.lstrip().startswith("#"):
+        return found
     concurrency = _WEB_CONCURRENCY.search(line)
-    if concurrency and not line.lstrip().startswith("#"):
+    if concurrency:
         found.append(WorkerStatement(int(concurrency.group(1)), source, f"WEB_CONCURRENCY={concurrency.group(1)}"))
     server = _SERVERS.search(line)
     if server is None:

@@ -165,7 +165,7 @@ def _most_connections(site: PoolSite) -> tuple[int | None, str, list[str], bool]
     if site.family == "sqlalchemy":
         poolclass = site.poolclass
         if poolclass == "NullPool":
-            return None, "NullPool", ["NullPool keeps no pool: every checkout opens a connection of its own, unbounded"], False
+            return None, "NullPool", ["NullPool keeps no pool: it opens one connection per checkout, unbounded"], False
         if poolclass in ("StaticPool", "AssertionPool"):
             return 1, poolclass, notes, False
         if poolclass == "SingletonThreadPool":

@@ -163,8 +163,8 @@ class _Collector:
             value = keywords.get(limit)
             if value is None:
                 settings.append(PoolSetting(limit, None))
-            elif isinstance(value, ast.Constant) and type(value.value) is int:
-                settings.append(PoolSetting(limit, value.value))
+            elif (number := _literal_int(value)) is not None:
+                settings.append(PoolSetting(limit, number))
             else:
                 settings.append(PoolSetting(limit, None, ast.unparse(value)))
         poolclass_node = keywords.get("poolclass")
@@ -260,3 +260,11 @@ def _keyed(target: ast.expr) -> bool:
         return False
     key = target.slice
     return not (isinstance(key, ast.Constant) and isinstance(key.value, str))
+
+
+def _literal_int(node: ast.expr) -> int | None:
+    """``10``, ``-1``; None for anything else (booleans too)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _literal_int(node.operand)
+        return -inner if inner is not None else None
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
