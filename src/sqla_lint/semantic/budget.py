@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .pools import PoolSite
+if TYPE_CHECKING:  # the front ends build a Deployment on every run, which must not import libcst
+    from .pools import PoolSite
 
 DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's max_connections default
 DEFAULT_RESERVED_CONNECTIONS = 3  # PostgreSQL's superuser_reserved_connections default
