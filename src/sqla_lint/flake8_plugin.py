@@ -95,14 +95,22 @@ class SqlaLintPlugin:
         """flake8's options plus the knobs of the ``[tool.sqla-lint]`` governing ``filename``."""
         config = cls._resolver.config_for(Path.cwd() if filename in ("stdin", "-") else Path(filename))
         if config.path not in cls._by_config:
-            ours = cls._resolver.settings_for(config.path or Path.cwd()).factories
+            governing = cls._resolver.settings_for(config.path or Path.cwd())
+            ours = governing.factories
             mine = cls.settings.factories
             factories = FactoryConfig(
                 session_factories=mine.session_factories | ours.session_factories,
                 engine_factories=mine.engine_factories | ours.engine_factories,
                 called_once=mine.called_once | ours.called_once,
             )
-            cls._by_config[config.path] = replace(cls.settings, factories=factories)
+            # SQA506's limits come from [tool.sqla-lint] alone, so flake8 and the CLI add up alike.
+            cls._by_config[config.path] = replace(
+                cls.settings,
+                factories=factories,
+                max_connections=governing.max_connections,
+                reserved_connections=governing.reserved_connections,
+                workers=governing.workers,
+            )
         return cls._by_config[config.path]
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:
