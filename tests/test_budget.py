@@ -170,3 +170,20 @@ def test_check_follows_a_changed_deployment_file_through_the_cache(tmp_path: Pat
     (project / "deploy" / "run.sh").unlink()
     second = cli("check", "--select", "SQA506", str(project))
     assert second.returncode == 0, second.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "apart"),
+    [
+        ("tests.conftest", "from sqlalchemy import create_engine\ne = create_engine(URL, pool_size=99)\n", "test code"),
+        ("app.test_db", "from sqlalchemy import create_engine\ne = create_engine(URL, pool_size=99)\n", "test code"),
+        ("migrations.env", "from alembic import context\nfrom sqlalchemy import engine_from_config\ne = engine_from_config(c)\n", "a migration environment (alembic)"),
+        ("app.db", "from sqlalchemy import create_engine\nif __name__ == '__main__':\n    e = create_engine(URL)\n", "a `__main__` block"),
+        ("app.db", "from sqlalchemy import create_engine\ne = create_engine(URL)\n", None),
+    ],
+)
+def test_engines_apart_from_the_deployed_processes_are_not_counted(module: str, source: str, apart: str | None):
+    (site,) = pool_sites(ast.parse(source), module)
+    assert site.apart == apart
+    (line,) = connection_budget([site], Deployment()).lines
+    assert (line.most is None) == (apart is not None)

@@ -6,9 +6,10 @@ max_overflow``, every psycopg or asyncpg pool's ``max_size``, times every gunico
 uvicorn worker. This module does that sum from facts handed to it (pool sites from the
 code, the worker count and limits from the deployment); it reads nothing itself.
 
-What does not hold a steady number of connections is listed with the reason and left out
-of the sum: engines made per call (SQA501 reports those), ``NullPool`` (no pool: one
-connection per checkout), SQLite. A per-key cache of engines counts one engine.
+What does not hold a steady number of connections in the deployed processes is listed
+with the reason and left out of the sum: engines made per call (SQA501 reports those),
+``NullPool`` (no pool: one connection per checkout), SQLite, test code, alembic's
+migration environment and ``__main__`` blocks. A per-key cache of engines counts one engine.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def budget_line(site: PoolSite, per_call: str | None = None) -> BudgetLine:
         most = None
     if site.sqlite:
         notes.append("SQLite: no server connections")
+        most = None
+    if site.apart is not None:
+        notes.append(f"{site.apart}: runs apart from the deployed processes")
         most = None
     return BudgetLine(site, most, formula, tuple(notes), unbounded)
 

@@ -54,6 +54,7 @@ class PoolSite:
     per_key_cache: bool  # kept in a dict keyed by URL or tenant, or cached per argument
     sqlite: bool  # a literal ``sqlite`` URL: no server connections
     passes_kwargs: bool  # ``**options``: limits may come from there
+    apart: str | None = None  # why it runs apart from the deployed processes: test code, a migration, a script
 
     @property
     def label(self) -> str:
@@ -77,6 +78,7 @@ class PoolSite:
             "per_key_cache": self.per_key_cache,
             "sqlite": self.sqlite,
             "passes_kwargs": self.passes_kwargs,
+            "apart": self.apart,
         }
 
     @classmethod
@@ -96,6 +98,7 @@ class PoolSite:
             per_key_cache=bool(data["per_key_cache"]),
             sqlite=bool(data["sqlite"]),
             passes_kwargs=bool(data["passes_kwargs"]),
+            apart=data.get("apart"),  # type: ignore[arg-type]
         )
 
 
@@ -189,7 +192,23 @@ class _Collector:
             per_key_cache=self._per_key_cache(call, function),
             sqlite=sqlite,
             passes_kwargs=any(k.arg is None for k in call.keywords),
+            apart=self._apart(call),
         )
+
+    def _apart(self, call: ast.Call) -> str | None:
+        """Code that builds its engine outside the web or worker processes the budget
+        multiplies: tests, alembic's migration environment, a ``__main__`` block."""
+        segments = self.module.split(".")
+        if any(s in ("tests", "test", "testing", "conftest") or s.startswith("test_") or s.endswith("_test") for s in segments):
+            return "test code"
+        if any(target == "alembic" or target.startswith("alembic.") for target in self.imports.bindings.values()):
+            return "a migration environment (alembic)"
+        current = self.parents.get(call)
+        while current is not None:
+            if isinstance(current, ast.If) and _is_main_guard(current.test):
+                return "a `__main__` block"
+            current = self.parents.get(current)
+        return None
 
     def _value_of(self, call: ast.AST) -> ast.AST:
         """The expression that carries the call's value out: ``await pool`` carries ``pool``."""
@@ -268,3 +287,14 @@ def _literal_int(node: ast.expr) -> int | None:
         inner = _literal_int(node.operand)
         return -inner if inner is not None else None
     return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
