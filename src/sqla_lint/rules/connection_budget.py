@@ -30,9 +30,8 @@ class ConnectionBudgetExceeded(Rule):
     reports them); `NullPool` keeps no pool (one connection per checkout) and SQLite uses
     no server connections, and test code, alembic's `env.py` and `__main__` blocks run
     apart from the deployed processes, so they are listed but not counted. A cache of
-    engines keyed by
-    URL or tenant counts one engine. A limit read from settings or the environment counts
-    the library's default, and the table says it is a default. Without a deployment file
+    engines keyed by URL or tenant counts one engine. A limit read from settings or the
+    environment counts the library's default, and the table says it is a default. Without a deployment file
     that states a worker count, one process is assumed and the message says so. Every
     engine and pool of the project counts in every process: a `Procfile`'s web and worker
     process types are not told apart.
