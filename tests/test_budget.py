@@ -118,15 +118,18 @@ def test_budget_command_prints_the_table_and_exits_1_over_budget(tmp_path: Path,
     copy_project(ASYNC_APP, project)
     text = cli("budget", str(project))
     assert text.returncode == 1, text.stderr
+    table = "\n".join(" ".join(line.split()) for line in text.stdout.splitlines())  # column widths aside
     for expected in (
-        "reporting_engine  app/db.py:11  pool_size=30 + max_overflow=10",
+        "reporting_engine app/db.py:11 pool_size=30 + max_overflow=10 40",
+        "migration_engine app/db.py:14 NullPool not counted",
         "NullPool keeps no pool",
-        "workers      3  (`gunicorn --workers 3`, Procfile:1)",
+        "workers 3 (`gunicorn --workers 3`, Procfile:1)",
         "stated: `uvicorn --workers 2` at deploy/run.sh:3",
-        "total        255  (85 x 3)",
+        "total 255 (85 x 3)",
+        "budget 97 (max-connections 100 - reserved-connections 3)",
         "over budget by 158",
     ):
-        assert expected in text.stdout, text.stdout
+        assert expected in table, text.stdout
     data = json.loads(cli("budget", "--output-format", "json", str(project)).stdout)
     assert (data["per_process"], data["total"], data["available"], data["exceeded"]) == (85, 255, 97, True)
     assert data["workers"]["source"] == "`gunicorn --workers 3`, Procfile:1"
@@ -148,7 +151,7 @@ def test_budget_configuration_keys_are_validated(tmp_path: Path, cli):
     pyproject.write_text(base + "\n[tool.sqla-lint]\nworkers = 1\nmax-connections = 200\nreserved-connections = 10\n")
     configured = cli("budget", str(project))
     assert configured.returncode == 0, configured.stdout
-    assert "`workers = 1` in [tool.sqla-lint]" in configured.stdout and "190  (max-connections 200" in configured.stdout
+    assert "`workers = 1` in [tool.sqla-lint]" in configured.stdout and "190  (max-connections 200 - reserved-connections 10)" in configured.stdout
     for bad, message in (
         ("max-connections = '100'", "'max-connections' must be a whole number"),
         ("workers = 0", "'workers' must be a whole number of at least 1"),

@@ -52,7 +52,7 @@ def render_text(report: BudgetReport) -> str:
     rows = [("engine or pool", "file:line", "pool", "per process")]
     for line in budget.lines:
         site = line.site
-        name = site.holder or f"{site.constructor.rpartition('.')[2]}(...)"
+        name = site.holder or (f"{site.function}()" if site.function else f"{site.constructor.rpartition('.')[2]}(...)")
         rows.append((name, report.file_of(line), line.formula, str(line.most) if line.most is not None else "not counted"))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     out = [f"Connection budget of {report.root}", ""]

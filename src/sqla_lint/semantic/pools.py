@@ -219,7 +219,8 @@ class _Collector:
         value = self._value_of(call)
         parent = self.parents.get(value)
         if isinstance(parent, ast.Assign) and parent.value is value and len(parent.targets) == 1:
-            return _ast_dotted(parent.targets[0])
+            target = parent.targets[0]
+            return _ast_dotted(target) or (ast.unparse(target) if isinstance(target, ast.Subscript) else None)
         if isinstance(parent, ast.AnnAssign) and parent.value is value:
             return _ast_dotted(parent.target)
         return None
