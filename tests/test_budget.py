@@ -37,6 +37,7 @@ def _write(root: Path, files: dict[str, str]) -> Path:
         ({"Makefile": "run:\n\tuvicorn app:app --workers=4\n"}, 4, "Makefile:2"),
         ({"bin/start.sh": "#!/bin/sh\nexec hypercorn app:app \\\n  -w 8\n"}, 8, "bin/start.sh:2"),
         ({"start.sh": "export WEB_CONCURRENCY=2\n# gunicorn -w 64 (an old setting)\ngunicorn -w4 app:app\n"}, 4, "start.sh:3"),
+        ({"Dockerfile": 'CMD gunicorn app:app --workers ${WEB_CONCURRENCY:-3}\n'}, 3, "Dockerfile:1"),
     ],
 )
 def test_worker_counts_are_read_from_deployment_files(tmp_path: Path, files: dict[str, str], number: int, source: str):
@@ -51,6 +52,13 @@ def test_no_deployment_file_assumes_one_process_and_says_so(tmp_path: Path):
     count = worker_count(find_worker_statements(tmp_path))
     assert count == WorkerCount.assume_one()
     assert "1 process assumed" in count.source
+
+
+def test_a_worker_count_from_the_machine_assumes_one_process_and_says_where(tmp_path: Path):
+    _write(tmp_path, {"gunicorn.conf.py": "import multiprocessing\nworkers = multiprocessing.cpu_count() * 2 + 1\n"})
+    count = worker_count(find_worker_statements(tmp_path))
+    assert (count.number, count.assumed) == (1, True)
+    assert count.source.startswith("`workers = multiprocessing.cpu_count() * 2 + 1` at gunicorn.conf.py:2 depends on the machine")
 
 
 def test_configured_workers_override_deployment_files(tmp_path: Path):

@@ -73,7 +73,8 @@ def render_text(report: BudgetReport) -> str:
         f"  workers      {workers.number}  ({workers.source})",
     ]
     for statement in report.statements:
-        out.append(f"                 stated: `{statement.how}` at {statement.source}")
+        number = "" if statement.number is not None else " (no number to read)"
+        out.append(f"                 stated: `{statement.how}` at {statement.source}{number}")
     verdict = f"over budget by {budget.total - budget.available}" if budget.exceeded else f"within budget ({budget.available - budget.total} to spare)"
     out += [
         f"  total        {budget.total}  ({budget.per_process} x {workers.number})",

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 _COMMAND_FILES = ("Dockerfile", "Dockerfile.*", "*.Dockerfile", "Procfile", "docker-compose*.yml", "docker-compose*.yaml", "compose.yml", "compose.yaml", "*.sh", "Makefile")
 _GUNICORN_CONFIGS = ("gunicorn.conf.py", "gunicorn_conf.py", "gunicorn_config.py")
 _SERVERS = re.compile(r"\b(gunicorn|uvicorn|hypercorn)\b")
-_WEB_CONCURRENCY = re.compile(r"""WEB_CONCURRENCY["']?\s*(?:=|:|\s)\s*["']?(?:\$\{WEB_CONCURRENCY:-)?(\d+)""")
+_WEB_CONCURRENCY = re.compile(r"""WEB_CONCURRENCY["']?\s*(?:=|:|\s)\s*["']?(\d+)|\$\{WEB_CONCURRENCY:-(\d+)\}""")
 _PRUNED = frozenset({"node_modules", "__pycache__", ".sqla_lint_cache", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 _MAX_FILE_BYTES = 1 << 20
 
@@ -44,7 +44,7 @@ _MAX_FILE_BYTES = 1 << 20
 class WorkerStatement:
     """One place that states a worker count."""
 
-    number: int
+    number: int | None  # None: set from the machine or the environment, with no default to read
     source: str  # ``Procfile:1``
     how: str  # ``gunicorn -w 4``, ``workers = 4``, ``WEB_CONCURRENCY=4``
 
@@ -85,10 +85,19 @@ def worker_count(statements: list[WorkerStatement], configured: int | None = Non
     if configured is not None:
         where = f" in {config_path.name}" if config_path is not None else ""
         return WorkerCount(configured, f"`workers = {configured}` in [tool.sqla-lint]{where}")
-    if not statements:
-        return WorkerCount.assume_one()
-    largest = max(statements, key=lambda s: s.number)
-    return WorkerCount(largest.number, f"`{largest.how}`, {largest.source}")
+    numbers = [s for s in statements if s.number is not None]
+    if not numbers:
+        unread = next(iter(statements), None)
+        if unread is None:
+            return WorkerCount.assume_one()
+        return WorkerCount(
+            1,
+            f"`{unread.how}` at {unread.source} depends on the machine: 1 process assumed; "
+            "set `workers` in [tool.sqla-lint]",
+            assumed=True,
+        )
+    largest = max(numbers, key=lambda s: s.number or 0)
+    return WorkerCount(largest.number or 1, f"`{largest.how}`, {largest.source}")
 
 
 def deployment_for(root: Path, excludes: tuple[str, ...], limits: BudgetLimits, configured: int | None = None, config_path: Path | None = None) -> tuple[Deployment, list[WorkerStatement]]:
@@ -159,7 +168,9 @@ def _command_line(line: str, source: str, configs_named: list[tuple[Path, str]],
         return found
     concurrency = _WEB_CONCURRENCY.search(line)
     if concurrency:
-        found.append(WorkerStatement(int(concurrency.group(1)), source, f"WEB_CONCURRENCY={concurrency.group(1)}"))
+        value = concurrency.group(1) or concurrency.group(2)
+        how = f"WEB_CONCURRENCY={value}" if concurrency.group(1) else concurrency.group(0)
+        found.append(WorkerStatement(int(value), source, how))
     server = _SERVERS.search(line)
     if server is None:
         return found
@@ -200,9 +211,7 @@ def _gunicorn_config(text: str, relative: str) -> list[WorkerStatement]:
             if isinstance(value, ast.Constant) and type(value.value) is int:
                 found.append(WorkerStatement(value.value, f"{relative}:{statement.lineno}", f"workers = {value.value}"))
             else:
-                default = _environment_default(value)
-                if default is not None:
-                    found.append(WorkerStatement(default, f"{relative}:{statement.lineno}", f"workers = {ast.unparse(value)}"))  # type: ignore[arg-type]
+                found.append(WorkerStatement(_environment_default(value), f"{relative}:{statement.lineno}", f"workers = {ast.unparse(value)}"))  # type: ignore[arg-type]
     return found
 
 
