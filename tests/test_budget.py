@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sqla_lint.deployment import find_worker_statements, worker_count
-from sqla_lint.semantic.budget import BudgetLimits, Deployment, WorkerCount, connection_budget
+from sqla_lint.semantic.budget import BudgetLimits, Deployment, WorkerCount, connection_budget, per_call_note
 from sqla_lint.semantic.pools import pool_sites
 
 from .conftest import FIXTURES, copy_project
@@ -109,7 +109,7 @@ def test_budget_leaves_out_per_call_engines_and_null_pools_and_says_why():
         "u = create_engine(URL, max_overflow=-1)\n"
     )
     deployment = Deployment(WorkerCount(4, "Procfile:1"), BudgetLimits(100, 3))
-    budget = connection_budget(sites, deployment, lambda site: "request handler `handler`" if site.function == "handler" else None)
+    budget = connection_budget(sites, deployment, lambda site: per_call_note("request handler `handler`") if site.function == "handler" else None)
     assert [line.most for line in budget.lines] == [30, None, None, None]
     assert "NullPool" in budget.lines[1].notes[0] and "per checkout" in budget.lines[1].notes[0]
     assert "made per call (request handler `handler`; SQA501)" in budget.lines[2].notes[0]

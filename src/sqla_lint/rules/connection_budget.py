@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from ..semantic import Kind, ModuleModel
-from ..semantic.budget import ConnectionBudget, Deployment, connection_budget
+from ..semantic.budget import ConnectionBudget, Deployment, connection_budget, not_once_note, per_call_note
 from ..semantic.pools import PoolSite, pool_sites
 from .base import Finding, Rule, RuleContext
 
@@ -26,15 +26,19 @@ class ConnectionBudgetExceeded(Rule):
     the message shows the sum and where each number came from. `sqla-lint budget` prints
     the whole table.
 
-    Engines a function makes per call are not part of the steady-state sum (SQA501
-    reports them); `NullPool` keeps no pool (one connection per checkout) and SQLite uses
-    no server connections, and test code, alembic's `env.py` and `__main__` blocks run
-    apart from the deployed processes, so they are listed but not counted. A cache of
-    engines keyed by URL or tenant counts one engine. A limit read from settings or the
-    environment counts the library's default, and the table says it is a default. Without a deployment file
-    that states a worker count, one process is assumed and the message says so. Every
-    engine and pool of the project counts in every process: a `Procfile`'s web and worker
-    process types are not told apart.
+    An engine or pool made in a function counts when that function runs once per process
+    (a lifespan or startup hook, `main`, a cached factory, a function called only from
+    such code) or keeps it in a per-key cache. One made per call (SQA501 reports those),
+    or in a function nothing shows to run once (a library's reader class, a job), is
+    listed but not counted: whether a process builds it, and how often, would be a guess.
+    `NullPool` keeps no pool (one connection per checkout) and SQLite uses no server
+    connections, and test code, alembic's `env.py` and `__main__` blocks run apart from
+    the deployed processes, so they are listed but not counted too. A cache of engines
+    keyed by URL or tenant counts one engine. A limit read from settings or the
+    environment counts the library's default, and the table says it is a default.
+    Without a deployment file that states a worker count, one process is assumed and the
+    message says so. Every counted engine and pool counts in every process: a
+    `Procfile`'s web and worker process types are not told apart.
 
     ## Why is this bad?
     Each worker process builds its own pools. Four gunicorn workers with two default
@@ -104,15 +108,25 @@ def _budget(model: ModuleModel) -> ConnectionBudget:
         tree = ast.parse(model.module.code)
     except (SyntaxError, ValueError):
         return connection_budget((), Deployment())
-    return connection_budget(pool_sites(tree, model.module_name), Deployment(), lambda site: _per_call_here(model, site))
+    return connection_budget(pool_sites(tree, model.module_name), Deployment(), lambda site: _left_out_here(model, site))
 
 
-def _per_call_here(model: ModuleModel, site: PoolSite) -> str | None:
-    if site.function is None or site.per_key_cache:
+def _left_out_here(model: ModuleModel, site: PoolSite) -> str | None:
+    """:meth:`.ProjectIndex.connection_budget`'s judgement, within one module."""
+    if site.function is None:
         return None
     owner, _, name = site.function.rpartition(".")
     function = model.methods.get(model.classes[owner], {}).get(name) if owner in model.classes else model.module_functions.get(name)
-    return model.per_call_reason(function) if function is not None else None
+    if function is None:
+        return not_once_note(site.function)
+    reason = model.per_call_reason(function)
+    if reason is not None and not site.per_key_cache:
+        return per_call_note(reason)
+    sites = model.call_sites.get(function, ())
+    called_once = bool(sites) and all(model.tree.enclosing_function.get(call) is None for call in sites)
+    if site.per_key_cache or model.is_once_per_process(function) or called_once:
+        return None
+    return not_once_note(site.function)
 
 
 def _node_at(model: ModuleModel, candidates: list[cst.Call], site: PoolSite) -> cst.Call | None:

@@ -128,22 +128,34 @@ class ConnectionBudget:
 def connection_budget(
     sites: Iterable[PoolSite],
     deployment: Deployment,
-    per_call_reason: Callable[[PoolSite], str | None] = lambda site: None,
+    left_out: Callable[[PoolSite], str | None] = lambda site: None,
 ) -> ConnectionBudget:
-    """Each site's line, in the order given. ``per_call_reason`` says why a site's engine is
-    made per call (the index's judgement), which keeps it out of the steady-state sum."""
-    return ConnectionBudget(tuple(budget_line(site, per_call_reason(site)) for site in sites), deployment)
+    """Each site's line, in the order given. ``left_out`` says why a site made in a function
+    is not part of the steady-state sum (the index's judgement: :func:`per_call_note`,
+    :func:`not_once_note`)."""
+    return ConnectionBudget(tuple(budget_line(site, left_out(site)) for site in sites), deployment)
 
 
-def budget_line(site: PoolSite, per_call: str | None = None) -> BudgetLine:
+def per_call_note(reason: str) -> str:
+    return f"made per call ({reason}; SQA501): not part of the steady-state sum"
+
+
+def not_once_note(function: str) -> str:
+    """An engine made in a function nothing shows to run once per process: a library's
+    engine for each source it reads, a job's engine, may never be built in a web process,
+    or be built in several. Counting it would be a guess."""
+    return f"made in `{function}`, which is not known to run once per process: not counted"
+
+
+def budget_line(site: PoolSite, left_out: str | None = None) -> BudgetLine:
     most, formula, notes, unbounded = _most_connections(site)
     notes = list(notes)
     if site.passes_kwargs:
         notes.append("`**` keyword arguments may set other limits")
     if site.per_key_cache:
         notes.append("one per key of a cache: counted once")
-    if per_call is not None:
-        notes.append(f"made per call ({per_call}; SQA501): not part of the steady-state sum")
+    if left_out is not None:
+        notes.append(left_out)
         most = None
     if site.sqlite:
         notes.append("SQLite: no server connections")
