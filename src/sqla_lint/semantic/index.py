@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 # Reading an index back from its cache needs no parser, so what parses (libcst, the
 # model, the prefilter) is imported inside the functions that summarise and search.
-SUMMARY_FORMAT = 6  # 2: functions say whether they create an engine; 3: content hashes of cache.content_hash; 4: pools, disposes, shutdown points; 5: pools say what runs apart; 6: keyed holders
+SUMMARY_FORMAT = 7  # 2: functions say whether they create an engine; 3: content hashes of cache.content_hash; 4: pools, disposes, shutdown points; 5: pools say what runs apart; 6: keyed holders; 7: sync_engine disposes
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
 _MAX_DEPTH = 12

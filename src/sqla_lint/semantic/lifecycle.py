@@ -18,8 +18,13 @@ _SHUTDOWN_REGISTRIES = frozenset({"on_shutdown", "on_cleanup", "cleanup_ctx"})
 
 
 def disposed_receivers(model: ModuleModel, module: str) -> list[str]:
-    """Qualified receivers of every ``.dispose`` (called, or handed to a hook)."""
-    return [model.qualified_receiver(receiver, module, node) for receiver, node in model.attribute_references("dispose")]
+    """Qualified receivers of every ``.dispose`` (called, or handed to a hook). Disposing
+    ``engine.sync_engine`` disposes ``engine`` (airflow's ``dispose_orm`` does that)."""
+    return [model.qualified_receiver(receiver, module, node) for receiver, node in _dispose_references(model)]
+
+
+def _dispose_references(model: ModuleModel) -> list[tuple[str, cst.Attribute]]:
+    return [(receiver.removesuffix(".sync_engine"), node) for receiver, node in model.attribute_references("dispose")]
 
 
 def asyncio_run_coroutines(model: ModuleModel) -> set[cst.FunctionDef]:
@@ -60,7 +65,7 @@ def disposed_in_module(model: ModuleModel, holder: str) -> bool:
     """``holder.dispose`` anywhere in this module; an attribute holder (``app.state.engine``)
     also through another spelling of its owner (``request.app.state.engine``)."""
     tail = ".".join(holder.split(".")[-2:]) if "." in holder else None
-    for receiver, _ in model.attribute_references("dispose"):
+    for receiver, _ in _dispose_references(model):
         if receiver == holder or (tail is not None and (receiver == tail or receiver.endswith(f".{tail}"))):
             return True
     return False
