@@ -83,6 +83,7 @@ asyncio.run(main())
         if not engines:
             return
         run_once = asyncio_run_coroutines(model)
+        reported: set[str] = set()  # one finding per holder, however many branches assign it
         for creation in engines:
             function = creation.function
             if function is not None and (
@@ -101,8 +102,9 @@ asyncio.run(main())
                 )
                 continue
             holder = _application_holder(model, creation, ownership.outcome)
-            if holder is None or _disposed(model, creation, holder) or not _has_shutdown_point(model):
+            if holder is None or holder in reported or _disposed(model, creation, holder) or not _has_shutdown_point(model):
                 continue
+            reported.add(holder)
             yield Finding(
                 creation.call,
                 f"AsyncEngine `{holder}` is never disposed, although the application has a shutdown point; "
