@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator
 
 import libcst as cst
 
 from ..semantic import Kind, ModuleModel
-from ..semantic.budget import ConnectionBudget, Deployment, connection_budget, not_once_note, per_call_note
-from ..semantic.pools import PoolSite, pool_sites
+from ..semantic.budget import ConnectionBudget
+from ..semantic.pools import PoolSite
+from ..semantic.steady_state import module_budget
 from .base import Finding, Rule, RuleContext
 
 
@@ -102,31 +102,7 @@ async_engine = create_async_engine(DATABASE_URL, pool_size=10, max_overflow=10)
 
 def _budget(model: ModuleModel) -> ConnectionBudget:
     """The project's budget from the index; without one, this module is the project."""
-    if model.index is not None:
-        return model.index.connection_budget()
-    try:
-        tree = ast.parse(model.module.code)
-    except (SyntaxError, ValueError):
-        return connection_budget((), Deployment())
-    return connection_budget(pool_sites(tree, model.module_name), Deployment(), lambda site: _left_out_here(model, site))
-
-
-def _left_out_here(model: ModuleModel, site: PoolSite) -> str | None:
-    """:meth:`.ProjectIndex.connection_budget`'s judgement, within one module."""
-    if site.function is None:
-        return None
-    owner, _, name = site.function.rpartition(".")
-    function = model.methods.get(model.classes[owner], {}).get(name) if owner in model.classes else model.module_functions.get(name)
-    if function is None:
-        return not_once_note(site.function)
-    reason = model.per_call_reason(function)
-    if reason is not None and not site.per_key_cache:
-        return per_call_note(reason)
-    sites = model.call_sites.get(function, ())
-    called_once = bool(sites) and all(model.tree.enclosing_function.get(call) is None for call in sites)
-    if site.per_key_cache or model.is_once_per_process(function) or called_once:
-        return None
-    return not_once_note(site.function)
+    return model.index.connection_budget() if model.index is not None else module_budget(model)
 
 
 def _node_at(model: ModuleModel, candidates: list[cst.Call], site: PoolSite) -> cst.Call | None:

@@ -339,32 +339,14 @@ class ProjectIndex:
         return [PoolSite.from_json(pool) for _, summary in sorted(self.modules.items()) for pool in summary.pools]
 
     def connection_budget(self) -> ConnectionBudget:
-        """Every engine and pool of the project against its deployment (SQA506). Engines a
-        function makes are counted when it runs once per process (a lifespan, ``main``, a
-        cached factory, a function called only from once-per-process code) or keeps them in
-        a per-key cache; those made per call (the judgement of SQA501), or in a function
-        nothing shows to run once, are listed apart."""
-        from .budget import Deployment, connection_budget, not_once_note, per_call_note
+        """Every engine and pool of the project against its deployment (SQA506); which ones
+        count is :mod:`.steady_state`'s judgement."""
+        from .steady_state import project_budget
 
         remembered = self.__dict__.get("_budget")  # every module with an engine asks; one answer per deployment
-        if remembered is not None and remembered[0] is self.deployment:
-            return remembered[1]
-
-        def left_out(site: PoolSite) -> str | None:
-            if site.function is None:
-                return None
-            qualified = f"{site.module}.{site.function}"
-            reason = self.per_call_reason(qualified)
-            if reason is not None and not site.per_key_cache:
-                return per_call_note(reason)
-            summary = self.function(qualified)
-            if site.per_key_cache or (summary is not None and (summary.is_once or summary.is_cached)) or self.called_only_once(qualified):
-                return None
-            return not_once_note(site.function)
-
-        budget = connection_budget(self.pool_sites(), self.deployment or Deployment(), left_out)
-        self.__dict__["_budget"] = (self.deployment, budget)
-        return budget
+        if remembered is None or remembered[0] is not self.deployment:
+            remembered = self.__dict__["_budget"] = (self.deployment, project_budget(self))
+        return remembered[1]
 
     # -- call sites ----------------------------------------------------------------------
 
