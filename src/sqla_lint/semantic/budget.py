@@ -174,7 +174,7 @@ def _limit(site: PoolSite, name: str, notes: list[str]) -> tuple[int | None, str
         return setting.value, f"{name}={setting.value}"
     default = _DEFAULTS.get((site.family, name))
     if setting.written is not None:
-        notes.append(f"`{name}={setting.written}` is not a literal: its default is counted")
+        notes.append(f"`{name}={setting.written}` is not a literal: read as the default")
     return default, f"{name}={default} (default)" if default is not None else name
 
 
@@ -201,7 +201,7 @@ def _most_connections(site: PoolSite) -> tuple[int | None, str, list[str], bool]
         if most.value is not None:
             return most.value, f"max_size={most.value}", notes, False
         if most.written is not None:
-            notes.append(f"`max_size={most.written}` is not a literal: it defaults to min_size")
+            notes.append(f"`max_size={most.written}` is not a literal: read as min_size, its default")
         size, size_text = _limit(site, "min_size", notes)
         return size, f"max_size=min_size, {size_text}", notes, False
     if site.family == "psycopg-null":
