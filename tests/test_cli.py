@@ -25,7 +25,24 @@ def test_example_app_reports_every_rule(cli):
     assert codes == {rule.CODE for rule in ALL_RULES}
     assert "examples/shop/api.py:159:27: SQA406 AsyncSession `session`" in preview.stdout
     assert "examples/shop/workers.py:118:15: SQA504 ConnectionPool `search_pool`" in preview.stdout
-    assert preview.stdout.rstrip().endswith("Found 13 errors.")
+    assert preview.stdout.rstrip().endswith("Found 15 errors.")
+
+
+def test_budget_of_the_example_app(cli):
+    result = cli("budget", "examples/shop", cwd=REPO)
+    assert result.returncode == 1, result.stderr
+    table = "\n".join(" ".join(line.split()) for line in result.stdout.splitlines())  # column widths aside
+    for expected in (
+        "async_engine db.py:35 pool_size=10 + max_overflow=10 (default) 20",
+        "_warehouse_engines[url] api.py:31 pool_size=2 + max_overflow=0 2",
+        "get_reporting_engine() db.py:76 pool_size=2 + max_overflow=0 2",
+        "made per call (request handler `warehouse_stock`; SQA501): not part of the steady-state sum",
+        "one per key of a cache: counted once",
+        "workers 4 (`workers = 4`, gunicorn.conf.py:11)",
+        "total 284 (71 x 4)",
+        "over budget by 187",
+    ):
+        assert expected in table, result.stdout
 
 
 def test_exit_codes(cli, tmp_path: Path):

@@ -13,7 +13,8 @@ from pathlib import Path
 from sqla_lint.api import lint_source
 from sqla_lint.config import Overrides, build_settings, load_config
 from sqla_lint.indexing import build_index
-from sqla_lint.semantic.facts import CallSite, FunctionSummary, module_summary
+from sqla_lint.semantic.facts import CallSite, FunctionSummary
+from sqla_lint.semantic.summaries import module_summary
 from sqla_lint.semantic.index import ProjectIndex
 from sqla_lint.semantic.project import FactoryConfig
 from sqla_lint.semantic.symbols import Kind

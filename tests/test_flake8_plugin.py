@@ -38,7 +38,7 @@ def test_plugin_is_registered():
     assert f"{DISTRIBUTION}:{__version__}" in re.sub(r"\s+", "", result.stdout), result.stdout
 
 
-@pytest.mark.parametrize(("flake8_preview", "cli_preview", "count"), [((), (), 11), (("--sqla-preview",), ("--preview",), 13)])
+@pytest.mark.parametrize(("flake8_preview", "cli_preview", "count"), [((), (), 11), (("--sqla-preview",), ("--preview",), 15)])
 def test_same_findings_as_cli_on_example_app(flake8_preview: tuple[str, ...], cli_preview: tuple[str, ...], count: int):
     flake8 = _flake8("--select", "SQA", *flake8_preview, "examples/shop")
     cli = run_cli("check", *cli_preview, "examples/shop", cwd=REPO)
@@ -95,3 +95,24 @@ def test_factory_options(tmp_path: Path):
     assert _flake8("--select", "SQA", str(source)).stdout == ""
     configured = _flake8("--select", "SQA", "--sqla-session-factories", "app.db.make_session", str(source))
     assert ":4:9: SQA401" in configured.stdout
+
+
+
+def test_connection_budget_reads_the_same_limits_as_the_cli(tmp_path: Path):
+    """SQA506's workers and max-connections come from [tool.sqla-lint]; flake8 adds up alike.
+    The Procfile's 2 workers would keep 10 per process within budget; the configured 5 do not."""
+    project = tmp_path / "budget"
+    (project / "app").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'app'\n\n[tool.sqla-lint]\nworkers = 5\nmax-connections = 40\n")
+    (project / "app" / "__init__.py").write_text("")
+    (project / "app" / "db.py").write_text(
+        "from sqlalchemy import create_engine\n\nengine = create_engine('postgresql://db/app', pool_size=2, max_overflow=8)\n"
+    )
+    (project / "Procfile").write_text("web: gunicorn -w 2 app:app\n")
+    flake8 = _flake8("--select", "SQA506", "app", cwd=project)
+    cli = run_cli("check", "--select", "SQA506", "app", cwd=project)
+    assert _triples(flake8.stdout) == _triples("\n".join(l for l in cli.stdout.splitlines() if l.startswith("app/"))) == {
+        ("app/db.py", 3, "SQA506")
+    }
+    expected = "10 (app.db:3) = 10 per process x 5 processes (`workers = 5` in [tool.sqla-lint]) = 50 > 37"
+    assert expected in flake8.stdout and expected in cli.stdout

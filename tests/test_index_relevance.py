@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sqla_lint.api import lint_paths
+from sqla_lint.deployment import attach_deployment
 from sqla_lint.discovery import read_source, walk_directory
 from sqla_lint.engine import lint_source, might_have_findings
 from sqla_lint import indexing as index_module
@@ -44,7 +45,7 @@ def _full_index(root: Path, factories: FactoryConfig) -> ProjectIndex:
 
 def _same_findings_as_the_full_analysis(root: Path, settings: Settings) -> set[tuple[str, int, str, str]]:
     fast = _findings(lint_paths([str(root)], settings, jobs=1))
-    full_index = _full_index(root, settings.factories)
+    full_index = attach_deployment(_full_index(root, settings.factories), settings)  # as every front end hands it over
     slow_settings = dataclasses.replace(settings, prefilter=False)
     slow = _findings(
         lint_source(read_source(path), str(path), slow_settings, full_index) for path in walk_directory(root, ())

@@ -38,7 +38,8 @@ def project(request, tmp_path: Path) -> Path:
 
 
 def _settings(project: Path) -> Settings:
-    return build_settings(load_config(project / "pyproject.toml"), Overrides())
+    """Preview rules too: the projects hold their fixtures (SQA505, SQA506 across modules)."""
+    return build_settings(load_config(project / "pyproject.toml"), Overrides(preview=True))
 
 
 def _flake8_options(project: Path) -> list[str]:
@@ -76,9 +77,9 @@ def test_api_matches_expectations(project: Path):
 
 
 def test_cli_and_flake8_agree(project: Path):
-    cli = run_cli("check", ".", cwd=project)
+    cli = run_cli("check", "--preview", ".", cwd=project)
     flake8 = subprocess.run(
-        [sys.executable, "-m", "flake8", "--isolated", "--select", "SQA", *_flake8_options(project), "."],
+        [sys.executable, "-m", "flake8", "--isolated", "--select", "SQA", "--sqla-preview", *_flake8_options(project), "."],
         cwd=project, capture_output=True, text=True, timeout=300,
     )
 

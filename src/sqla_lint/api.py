@@ -95,7 +95,11 @@ def index_for(path: Path, settings: Settings) -> ProjectIndex | None:
         return None
     directory = path.parent if path.suffix else path
     root = find_project_root(directory if directory.exists() else Path.cwd())
-    return build_index(root, settings.factories, settings.exclude, use_cache=settings.cache) if root else None
+    if root is None:
+        return None
+    from .deployment import attach_deployment
+
+    return attach_deployment(build_index(root, settings.factories, settings.exclude, use_cache=settings.cache), settings)
 
 
 def project_indexes(
@@ -109,8 +113,10 @@ def project_indexes(
         if directory not in by_directory:
             by_directory[directory] = find_project_root(Path(directory or ".")) or fallback_roots.get(path, Path(directory)).resolve()
         roots.append(by_directory[directory] if settings.project_index else None)
+    from .deployment import attach_deployment
+
     indexes = {
-        root: build_index(root, settings.factories, settings.exclude, use_cache=settings.cache, jobs=jobs)
+        root: attach_deployment(build_index(root, settings.factories, settings.exclude, use_cache=settings.cache, jobs=jobs), settings)
         for root in dict.fromkeys(r for r in roots if r is not None)
     }
     return indexes, roots

@@ -103,6 +103,16 @@ def _build_parser() -> argparse.ArgumentParser:
     rule = commands.add_parser("rule", help="print a rule's documentation")
     rule.add_argument("code", metavar="CODE")
 
+    budget = commands.add_parser("budget", help="print the connection budget: engines and pools per process, workers, total (SQA506)")
+    budget.add_argument("path", nargs="?", default=".", metavar="PATH", help="a folder or file of the project (default: .)")
+    budget.add_argument("--output-format", choices=("text", "json"), default="text")
+    budget.add_argument("--config", metavar="PATH", help="use this pyproject.toml instead of discovering one")
+    budget.add_argument("--isolated", action="store_true", help="ignore all configuration files")
+    budget.add_argument("--workers", type=int, metavar="N", help="worker processes, overriding deployment files and configuration")
+    budget.add_argument("--max-connections", type=int, metavar="N", help="the database's max_connections (default: config, else 100)")
+    budget.add_argument("--reserved-connections", type=int, metavar="N", help="connections kept for superusers (default: config, else 3)")
+    budget.add_argument("--no-cache", action="store_true", help="neither read nor write the index cache")
+
     listing = commands.add_parser("rules", help="list every rule")
     listing.add_argument("--output-format", choices=("text", "json"), default="text")
     return parser
@@ -119,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rule(args.code)
         if args.command == "rules":
             return _rules(args.output_format)
+        if args.command == "budget":
+            return _budget(args)
         parser.print_help()
         return EXIT_ERROR
     except (ConfigError, PathError) as error:
@@ -161,6 +173,30 @@ def _rules(output_format: str) -> int:
             marker = " (preview)" if code in PREVIEW_CODES else ""
             sys.stdout.write(f"{code}  {name:<30} fix: {fix:<6}  {summary}{marker}\n")
     return EXIT_CLEAN
+
+
+def _budget(args: argparse.Namespace) -> int:
+    """Exit 1 when the project's connections exceed the budget, as ``check`` with findings."""
+    from .budget_report import budget_report, render_json, render_text
+
+    path = Path(args.path)
+    if not path.exists():
+        raise PathError(f"{args.path}: No such file or directory")
+    resolver = ConfigResolver(Overrides(), config=Path(args.config) if args.config else None, isolated=args.isolated)
+    settings = resolver.settings_for(path)
+    for flag, least in (("workers", 1), ("max_connections", 1), ("reserved_connections", 0)):
+        value = getattr(args, flag)
+        if value is not None:
+            if value < least:
+                raise ConfigError(f"--{flag.replace('_', '-')} must be at least {least}")
+            settings = replace(settings, **{flag: value})
+    if settings.reserved_connections >= settings.max_connections:
+        raise ConfigError("reserved-connections must be less than max-connections")
+    if args.no_cache:
+        settings = replace(settings, cache=False)
+    report = budget_report(path, settings)
+    sys.stdout.write(render_json(report) if args.output_format == "json" else render_text(report))
+    return EXIT_FINDINGS if report.budget.exceeded else EXIT_CLEAN
 
 
 def _check(args: argparse.Namespace) -> int:

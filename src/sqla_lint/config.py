@@ -31,6 +31,9 @@ KNOWN_KEYS = frozenset(
         "engine-factories",
         "called-once",
         "baseline",
+        "max-connections",
+        "reserved-connections",
+        "workers",
     }
 )
 
@@ -99,6 +102,15 @@ def load_config(path: Path) -> FileConfig:
         raise ConfigError(f"{path}: 'preview' must be true or false")
     if "baseline" in table and not isinstance(table["baseline"], str):
         raise ConfigError(f"{path}: 'baseline' must be a path string")
+    for key, least in (("max-connections", 1), ("reserved-connections", 0), ("workers", 1)):
+        if key in table and not (type(table[key]) is int and table[key] >= least):
+            raise ConfigError(f"{path}: {key!r} must be a whole number of at least {least}")
+    maximum = table.get("max-connections", 100)
+    reserved = table.get("reserved-connections", 3)
+    if reserved >= maximum:
+        raise ConfigError(
+            f"{path}: 'reserved-connections' ({reserved}) must be less than 'max-connections' ({maximum})"
+        )
     return FileConfig(path, table)
 
 
@@ -153,6 +165,9 @@ def build_settings(config: FileConfig, overrides: Overrides) -> Settings:
         factories=factories,
         exclude=excludes,
         per_file_ignores=tuple(per_file),
+        max_connections=values.get("max-connections", 100),
+        reserved_connections=values.get("reserved-connections", 3),
+        workers=values.get("workers"),
     )
 
 

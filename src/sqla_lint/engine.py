@@ -142,7 +142,7 @@ def _with_own_facts(
     index: ProjectIndex | None, data: bytes, tree: ast.Module | None, module_name: str, is_package: bool, settings: Settings, path: str
 ) -> ProjectIndex | None:
     """The project index, with this module's own facts in it (see ``ProjectIndex.of_module``)."""
-    from .semantic.facts import module_summary
+    from .semantic.summaries import module_summary
     from .semantic.index import ProjectIndex
 
     if index is not None and module_name in index.modules and index.screens:

@@ -49,7 +49,9 @@ def _index_for(filename: str, settings: Settings) -> ProjectIndex | None:
     if root is None:
         return None
     if root not in _indexes:
-        _indexes[root] = build_index(root, settings.factories, settings.exclude, use_cache=settings.cache)
+        from .deployment import attach_deployment
+
+        _indexes[root] = attach_deployment(build_index(root, settings.factories, settings.exclude, use_cache=settings.cache), settings)
     return _indexes[root]
 
 
@@ -120,7 +122,16 @@ class SqlaLintPlugin:
             )
             preview = cls._preview or table.preview
             enabled = gate_preview(cls.settings.enabled, preview=preview, exact=cls._exact_codes)
-            cls._by_config[config.path] = replace(cls.settings, factories=factories, enabled=enabled, preview=preview)
+            # SQA506's limits come from [tool.sqla-lint] alone, so flake8 and the CLI add up alike.
+            cls._by_config[config.path] = replace(
+                cls.settings,
+                factories=factories,
+                enabled=enabled,
+                preview=preview,
+                max_connections=table.max_connections,
+                reserved_connections=table.reserved_connections,
+                workers=table.workers,
+            )
         return cls._by_config[config.path]
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:

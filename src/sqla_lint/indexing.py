@@ -24,6 +24,7 @@ from .discovery import UnreadableError, read_source, relative_files
 from .semantic.facts import COMPATIBILITY_IMPORT, ModuleFacts, ModuleSummary
 from .semantic.index import ProjectIndex
 from .semantic.project import FactoryConfig, module_name_for
+from .semantic.summaries import summary_of
 
 if TYPE_CHECKING:
     from .prefilter import Prefilter
@@ -54,7 +55,7 @@ def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], f
     module, is_package = module_name_for(str(path)), path.name == "__init__.py"
     try:
         facts = ModuleFacts(tree, module, factories, is_package)
-        summary, references = facts.summary(project_packages), facts.references()
+        summary, references = summary_of(facts, project_packages), facts.references()
     except RecursionError:
         summary, references = None, None
     return FileFacts(summary, references, _prefilter(factories).needs_analysis(data, tree, check_syntax=False))

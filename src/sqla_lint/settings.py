@@ -70,6 +70,11 @@ class Settings:
     prefilter: bool = True
     project_index: bool = True
     cache: bool = True
+    # SQA506: the database's connections, those kept for superusers, and a worker count
+    # that overrides what deployment files say (None: read them).
+    max_connections: int = 100
+    reserved_connections: int = 3
+    workers: int | None = None
 
     @property
     def enabled_rules(self) -> tuple[str, ...]:

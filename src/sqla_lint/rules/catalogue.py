@@ -19,10 +19,12 @@ RULE_MODULES: dict[str, str] = {
     "SQA502": "lifespan_resource_not_closed",
     "SQA503": "connection_not_closed",
     "SQA504": "pool_opened_in_constructor",
+    "SQA505": "engine_never_disposed",
+    "SQA506": "connection_budget",
 }
 RULE_CODES: tuple[str, ...] = tuple(RULE_MODULES)
 
 # New rules start in preview (SPEC.md): they run only with ``--preview`` / ``preview = true``
 # (``--sqla-preview`` under flake8) or when their exact code is selected, until their
 # precision on the real-project ledger is at least 0.9.
-PREVIEW_CODES: frozenset[str] = frozenset({"SQA406", "SQA504"})
+PREVIEW_CODES: frozenset[str] = frozenset({"SQA406", "SQA504", "SQA505", "SQA506"})

@@ -60,6 +60,9 @@ _ENGINE_MAKER_LEAVES = frozenset(leaf for leaf, kinds in CALL_RESULT_LEAVES.item
 # Command-line frameworks: a command runs once in the process that runs it.
 CLI_ROOTS = frozenset({"click", "typer", "asyncclick", "rich_click", "flask"})
 CLI_COMMAND_DECORATORS = frozenset({"command", "group"})
+_SHUTDOWN_KEYWORDS = frozenset({"lifespan", "lifespan_context", "on_shutdown", "on_cleanup"})
+_SHUTDOWN_REGISTRIES = frozenset({"on_shutdown", "on_cleanup", "cleanup_ctx", "lifespan_context"})
+_TRACKED_ATTRIBUTES = frozenset({"remove", "dispose"}) | _SHUTDOWN_REGISTRIES
 # A module-level ``try:`` whose body imports a modelled library: a compatibility module.
 COMPATIBILITY_IMPORT = re.compile(rb"^try:[ \t]*\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]+(?:import|from)[ \t]+(?:sqlalchemy|sqlmodel)\b", re.M)
 # ``from . import x`` / ``from .db import x``: a relative import need not write its package.
@@ -98,6 +101,9 @@ class ModuleSummary:
     functions: dict[str, FunctionSummary] = field(default_factory=dict)  # f or Cls.f
     calls: list[CallSite] = field(default_factory=list)
     removes: list[str] = field(default_factory=list)  # qualified receivers of `.remove`
+    disposes: list[str] = field(default_factory=list)  # qualified receivers of `.dispose` (SQA505)
+    pools: list[dict[str, object]] = field(default_factory=list)  # PoolSite.to_json() of each engine and pool (SQA506)
+    shutdown_point: bool = False  # a lifespan, shutdown hook or asyncio.run entry point (SQA505)
 
     def to_json(self) -> dict[str, object]:
         """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
@@ -120,6 +126,9 @@ class ModuleSummary:
             },
             "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration} for c in self.calls],
             "removes": list(self.removes),
+            "disposes": list(self.disposes),
+            "pools": [dict(pool) for pool in self.pools],
+            "shutdown_point": self.shutdown_point,
         }
 
     @classmethod
@@ -141,6 +150,9 @@ class ModuleSummary:
         }
         summary.calls = [CallSite(**c) for c in data.get("calls", [])]  # type: ignore[union-attr]
         summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
+        summary.disposes = list(data.get("disposes", []))  # type: ignore[arg-type]
+        summary.pools = [dict(pool) for pool in data.get("pools", [])]  # type: ignore[union-attr]
+        summary.shutdown_point = bool(data.get("shutdown_point"))
         return summary
 
 
@@ -155,16 +167,6 @@ AST_FIELDS: dict[type, tuple[str, ...]] = {
     for kind in _node_types(ast.AST)
     if kind._fields and not issubclass(kind, (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop))
 }
-
-
-def module_summary(
-    tree: ast.Module, module: str, project_packages: frozenset[str], factories: FactoryConfig = FactoryConfig(), is_package: bool = False
-) -> ModuleSummary | None:
-    """The facts of one module from CPython's tree; None when it nests too deeply to read."""
-    try:
-        return ModuleFacts(tree, module, factories, is_package).summary(project_packages)
-    except RecursionError:
-        return None
 
 
 # -- reading the tree ------------------------------------------------------------------
@@ -190,17 +192,17 @@ def dotted(node: ast.AST) -> str | None:
     return None
 
 
-def _chain(node: ast.AST) -> str | None:
+def written_chain(node: ast.AST) -> str | None:
     """``a.b.c``; ``app['db']`` reads as ``app.db``; None for anything else (a call)."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = _chain(node.value)
+        base = written_chain(node.value)
         return None if base is None else f"{base}.{node.attr}"
     if isinstance(node, ast.Subscript):
         key = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 1 else node.slice
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            base = _chain(node.value)
+            base = written_chain(node.value)
             return None if base is None else f"{base}.{key.value}"
     return None
 
@@ -256,7 +258,9 @@ class ModuleFacts:
         self.function_defs: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         self.class_defs: list[ast.ClassDef] = []
         self.calls: list[ast.Call] = []
-        self.remove_attributes: list[ast.Attribute] = []
+        # ``x.remove`` / ``x.dispose`` (registries removed, engines disposed) and the
+        # shutdown registries of web frameworks, by attribute name.
+        self.attributes_named: dict[str, list[ast.Attribute]] = defaultdict(list)
         self.module_assignments: list[ast.stmt] = []
         self.class_body_assignments: dict[ast.ClassDef, list[ast.stmt]] = defaultdict(list)
         self.assignments_in: dict[FunctionNode, list[ast.AST]] = defaultdict(list)
@@ -322,9 +326,9 @@ class ModuleFacts:
                 self.chains.add(node.id)  # type: ignore[attr-defined]
             elif kind is ast.Attribute:
                 function_of[node] = function
-                if node.attr == "remove":  # type: ignore[attr-defined]
-                    self.remove_attributes.append(node)  # type: ignore[arg-type]
-                written = _chain(node)
+                if node.attr in _TRACKED_ATTRIBUTES:  # type: ignore[attr-defined]
+                    self.attributes_named[node.attr].append(node)  # type: ignore[arg-type,attr-defined]
+                written = written_chain(node)
                 if written is not None:
                     self.chains.add(written)
             elif kind is ast.Import:
@@ -1062,8 +1066,33 @@ class ModuleFacts:
                 caller = f"{module}.{self.function_name(caller_function)}"
                 per_iteration = self.runs_per_iteration(call, caller_function)
             summary.calls.append(CallSite(callee, caller, per_iteration))
-        for attribute in self.remove_attributes:
+        for attribute in self.attributes_named.get("remove", ()):
             receiver = dotted(attribute.value)
             if receiver is not None:
                 summary.removes.append(self.qualified_receiver(receiver, attribute))
+        for attribute in self.attributes_named.get("dispose", ()):
+            receiver = dotted(attribute.value)
+            if receiver is not None:  # disposing ``engine.sync_engine`` disposes ``engine``
+                summary.disposes.append(self.qualified_receiver(receiver.removesuffix(".sync_engine"), attribute))
+        summary.shutdown_point = self.has_shutdown_point()
         return summary
+
+    def has_shutdown_point(self) -> bool:
+        """A lifespan, a shutdown or cleanup hook, or an ``asyncio.run`` entry point: a place
+        where the application's loop ends and an engine could be disposed first."""
+        if any(self.attributes_named.get(name) for name in _SHUTDOWN_REGISTRIES):
+            return True
+        for call in self.calls:
+            if any(keyword.arg in _SHUTDOWN_KEYWORDS for keyword in call.keywords):
+                return True
+            if (self.qualified_name(call.func) or "") in ("asyncio.run", "asyncio.runners.run"):
+                return True
+            func = call.func
+            if isinstance(func, ast.Attribute) and func.attr in ("on_event", "add_event_handler") and call.args:
+                if _string(call.args[0]) == "shutdown":
+                    return True
+        return any(
+            isinstance(decorator, ast.Attribute) and decorator.attr == "after_serving"
+            for function in self.function_defs
+            for decorator in function.decorator_list
+        )

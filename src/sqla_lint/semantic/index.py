@@ -21,9 +21,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .facts import RELATIVE_IMPORT, CallSite, FunctionSummary, ModuleFacts, ModuleSummary
 from .symbols import KNOWN_ROOTS, Kind, call_result_kind
+
+if TYPE_CHECKING:
+    from .budget import ConnectionBudget, Deployment
+    from .pools import PoolSite
 
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
@@ -63,6 +68,10 @@ class ProjectIndex:
         self.modules = summaries
         self._callers: dict[str, list[CallSite]] | None = None
         self._removed: set[str] | None = None
+        self._disposed: set[str] | None = None
+        # Worker processes and connection limits (SQA506), found by the layer that reads
+        # deployment files and configuration; part of the digest, so results follow them.
+        self.deployment: Deployment | None = None
         self._digest = digest  # known already when the summaries come from the index cache
         self._tracked: dict[str, bool] = {}
         # The content hash of every file the build read, by absolute path: the result
@@ -83,7 +92,10 @@ class ProjectIndex:
             return within
         modules = dict(within.modules) if within is not None else {}
         modules[summary.module] = summary
-        return cls(within.root if within is not None else root, modules)
+        index = cls(within.root if within is not None else root, modules)
+        if within is not None:
+            index.deployment = within.deployment
+        return index
 
     # -- symbols -------------------------------------------------------------------------
 
@@ -193,6 +205,59 @@ class ProjectIndex:
             self._locate(receiver, lambda summary, name: f"{summary.module}.{name}" == registry) is not None
             for receiver in self._removed
         )
+
+    # -- engines and pools ---------------------------------------------------------------
+
+    def is_disposed(self, engine: str) -> bool:
+        """Whether any module calls (or hands over) ``<engine>.dispose``, as :meth:`is_removed`."""
+        if self._disposed is None:
+            self._disposed = {receiver for summary in self.modules.values() for receiver in summary.disposes}
+        if engine in self._disposed:
+            return True
+        return any(
+            self._locate(receiver, lambda summary, name: f"{summary.module}.{name}" == engine) is not None
+            for receiver in self._disposed
+        )
+
+    def has_shutdown_point(self) -> bool:
+        """Whether the application ends its event loop somewhere it could dispose: a lifespan,
+        a shutdown hook, ``asyncio.run``, in any module."""
+        return any(summary.shutdown_point for summary in self.modules.values())
+
+    def pool_sites(self) -> list[PoolSite]:
+        from .pools import PoolSite
+
+        return [PoolSite.from_json(pool) for _, summary in sorted(self.modules.items()) for pool in summary.pools]
+
+    def connection_budget(self) -> ConnectionBudget:
+        """Every engine and pool of the project against its deployment (SQA506)."""
+        from .budget import Deployment, connection_budget
+
+        remembered = self.__dict__.get("_budget")  # every module with an engine asks; one answer per deployment
+        if remembered is None or remembered[0] is not self.deployment:
+            budget = connection_budget(self.pool_sites(), self.deployment or Deployment(), self._left_out_of_budget)
+            remembered = self.__dict__["_budget"] = (self.deployment, budget)
+        return remembered[1]
+
+    def _left_out_of_budget(self, site: PoolSite) -> str | None:
+        """Why a site is not held by a deployed process all the time, or None if it counts.
+        One at module level counts; one made in a function counts when the function runs
+        once per process (a lifespan, ``main``, a cached factory, code called only from
+        such code) or keeps what it makes per key. Made per call (SQA501's judgement), or
+        where nothing shows it runs once, it is listed with the reason and not counted."""
+        from .budget import not_once_note, per_call_note
+
+        if site.function is None:
+            return None
+        qualified = f"{site.module}.{site.function}"
+        reason = self.per_call_reason(qualified)
+        if reason is not None and not site.per_key_cache:
+            return per_call_note(reason)
+        summary = self.function(qualified)
+        once = summary is not None and (summary.is_once or summary.is_cached)
+        if site.per_key_cache or once or self.called_only_once(qualified):
+            return None
+        return not_once_note(site.function)
 
     # -- call sites ----------------------------------------------------------------------
 
@@ -366,10 +431,12 @@ class ProjectIndex:
         return frozenset(segment for module in self.modules for segment in module.split("."))
 
     def digest(self) -> str:
-        """Changes whenever any summary changes: part of every cached result's key."""
+        """Changes whenever any summary (or the deployment) changes: part of every cached result's key."""
         if self._digest is None:
             self._digest = self._compute_digest()
-        return self._digest
+        if self.deployment is None:
+            return self._digest
+        return hashlib.sha256(f"{self._digest}|{self.deployment!r}".encode()).hexdigest()[:16]
 
     def _compute_digest(self) -> str:
         payload = json.dumps({m: s.to_json() for m, s in sorted(self.modules.items())}, sort_keys=True)
