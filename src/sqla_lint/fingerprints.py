@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from .semantic.parsing import cpython_tree
+
 _LAYOUT_TOKENS = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER, tokenize.ENCODING})
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 STATEMENT_PREVIEW = 80
@@ -81,9 +83,8 @@ class SourceIndex:
     @cached_property
     def _scopes(self) -> list[tuple[int, int, int, str]]:
         """``(body_first_row, last_row, depth, qualified name)`` for every def and class."""
-        try:
-            tree = ast.parse(self._data)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = cpython_tree(self._data)  # newer Python than the interpreter's has scopes too
+        if tree is None:
             return []
         found: list[tuple[int, int, int, str]] = []
 
