@@ -15,7 +15,8 @@ matters (names, calls, values) wherever that is possible:
 - PEP 758 ``except A, B:`` becomes ``except(A, B):``;
 - a PEP 701 f-string (or PEP 750 t-string) CPython refuses becomes a tuple of its
   replacement fields at their own positions: ``f"{d["k"]}!"`` becomes ``(  d["k"],  )``,
-  so the calls inside the fields are still seen. A string concatenated with it is blanked.
+  so the calls inside the fields are still seen. A concatenation holding one is one
+  such tuple, of the fields of all its f-strings.
 
 Blanked text keeps its line breaks, each preceded by a backslash, so that a blanked range
 that spans lines (a type parameter list, a triple-quoted string) never ends a statement.
@@ -38,7 +39,7 @@ _FIELDS = (cst.FormattedStringExpression, cst.TemplatedStringExpression)
 
 def down_level(module: cst.Module, text: str) -> str:
     """``text`` (the code of ``module``) with the constructs CPython 3.11 refuses rewritten."""
-    collector = _Rewrites(module, text)
+    collector = _Rewrites(text)
     MetadataWrapper(module, unsafe_skip_copy=True).visit(collector)
     pieces: list[str] = []
     done = 0
@@ -59,9 +60,8 @@ def blank(code: str) -> str:
 class _Rewrites(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, module: cst.Module, text: str) -> None:
+    def __init__(self, text: str) -> None:
         super().__init__()
-        self.module = module
         self.text = text
         self.line_starts = [0] + [match.end() for match in _LINE_BREAK.finditer(text)]
         self.edits: list[tuple[int, int, str]] = []
@@ -123,12 +123,9 @@ class _Rewrites(cst.CSTVisitor):
     def visit_ConcatenatedString(self, node: cst.ConcatenatedString) -> bool:
         if id(node) in self.rewritten or self._parses(node):
             return id(node) in self.rewritten
-        for part in _concatenated(node):
-            self.rewritten.add(id(part))
-            if isinstance(part, _STRINGS):
-                self._as_tuple(part)
-            elif isinstance(part, cst.SimpleString):
-                self._blank(*self._span(part))
+        parts = list(_concatenated(node))
+        self.rewritten.update(id(part) for part in parts)
+        self._as_tuple(node, [part for part in parts if isinstance(part, _STRINGS)])
         return True
 
     def visit_FormattedString(self, node: cst.FormattedString) -> bool:
@@ -144,7 +141,7 @@ class _Rewrites(cst.CSTVisitor):
             return True
         if self._parses(node):
             return False
-        self._as_tuple(node)
+        self._as_tuple(node, [node])
         return True
 
     def _parses(self, node: cst.BaseExpression) -> bool:
@@ -157,14 +154,17 @@ class _Rewrites(cst.CSTVisitor):
                 return False
         return True
 
-    def _as_tuple(self, node: cst.FormattedString | cst.TemplatedString) -> None:
-        """``f"a{x}b{y!r:>{w}}"`` -> ``(  x,  y,    w,,)``: a tuple of the fields in place."""
+    def _as_tuple(self, node: cst.BaseExpression, strings: list[cst.FormattedString | cst.TemplatedString]) -> None:
+        """``f"a{x}b{y!r:>{w}}"`` -> ``(  x,  y,    w,,)``: one tuple of the fields of
+        ``strings``, in place of all of ``node`` (a concatenation is one tuple, not
+        several, which would read as calls)."""
         start, end = self._span(node)
         kept: list[tuple[int, int]] = []
-        for field in _fields(node.parts):
-            kept.append(self._span(field.expression))
-            field_end = self._span(field)[1]
-            kept.append((field_end - 1, field_end))  # its closing brace, a comma below
+        for string in strings:
+            for field in _fields(string.parts):
+                kept.append(self._span(field.expression))
+                field_end = self._span(field)[1]
+                kept.append((field_end - 1, field_end))  # its closing brace, a comma below
         self.edits.append((start, start + 1, "("))
         done = start + 1
         for keep_start, keep_end in sorted(kept):

@@ -273,14 +273,15 @@ def _token_depth(text: str) -> int:
     bracket's contents count from zero, and a comma starts the next element of the
     innermost bracket afresh, unless a ``lambda`` at that level may still be taking
     parameters. Every indented block adds a level. Python 3.11's tokenizer reads newer
-    strings in pieces: a string weighs the characters inside its braces, where the
-    expressions of replacement fields it does not tokenize are. An unreadable
+    strings in pieces, and the expressions in their replacement fields are not tokens:
+    such a string weighs the characters inside its braces (:func:`_string_weight`). An unreadable
     stream counts to where it stopped and adds the rest of the text, token by character.
     """
     deepest = blocks = total = 0
     counts = [0]  # tokens of the current element at each open bracket, outermost first
     lambdas = [False]
     end = 0
+    previous: tokenize.TokenInfo | None = None
     lines = _lines(text)
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
@@ -306,24 +307,35 @@ def _token_depth(text: str) -> int:
                 total -= counts[-1]
                 counts[-1] = 0
             else:
-                weight = _string_weight(token) if kind == tokenize.STRING else 1
+                weight = _string_weight(token, previous) if kind == tokenize.STRING else 1
                 counts[-1] += weight
                 total += weight
                 if kind == tokenize.NAME and string == "lambda":
                     lambdas[-1] = True
             deepest = max(deepest, blocks + total)
             end = token.end[0]
+            previous = token
     except (tokenize.TokenError, SyntaxError):
         deepest = max(deepest, blocks + total + sum(len(line) for line in lines[end:]))
     return deepest
 
 
-def _string_weight(token: tokenize.TokenInfo) -> int:
-    """1, and for a string with braces the characters inside them: the tokenizer of 3.11
-    reads an f-string that nests quotes (or a t-string) in pieces, and any piece may hold
-    replacement fields whose expressions it does not tokenize."""
+_BEFORE_A_PIECE = frozenset({tokenize.NAME, tokenize.NUMBER, tokenize.STRING})
+
+
+def _string_weight(token: tokenize.TokenInfo, previous: tokenize.TokenInfo | None) -> int:
+    """1, and for an f-string the characters inside its braces, where the expressions of
+    its replacement fields are. The tokenizer of 3.11 reads an f-string that nests its
+    own quotes in pieces: ``f"{d["k"]}{x}"`` is ``f"{d["``, ``k`` and ``"]}{x}"``. A
+    piece after the first starts right where the code read between them ends, which a
+    string in 3.11 code never does; so does a t-string after its prefix, read as a name.
+    Other strings weigh 1 whatever braces they hold (docstrings, templates)."""
     string = token.string
     if "{" not in string:
+        return 1
+    prefix = string[: len(string) - len(string.lstrip("bBrRuUfF"))]
+    piece = previous is not None and previous.end == token.start and (previous.type in _BEFORE_A_PIECE or previous.string in ")]}")
+    if "f" not in prefix.lower() and not piece:
         return 1
     weight = 1
     depth = 0
