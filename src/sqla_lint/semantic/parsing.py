@@ -27,6 +27,7 @@ length. So a source reaches libcst only when:
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -105,15 +106,11 @@ def _down_levelled_tree(source: bytes | str, refusal: SyntaxError) -> ast.Module
     refused = _located(refusal.msg or "invalid syntax", text, refusal.lineno or 1, refusal.offset or 1)
     if _TOO_DEEP.search(refusal.msg or "") or "\0" in text or len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         raise refused
-    depth = _token_depth(text)
+    depth, rewritten = _rewritten(text)
     if depth > MAX_DEPTH:
         raise Unparsable(f"nested {depth} levels deep; sqla-lint analyses up to {MAX_DEPTH}")
-    from .downlevel import down_level
-
-    try:
-        rewritten = down_level(cst.parse_module(text), text)
-    except (cst.ParserSyntaxError, RecursionError, MemoryError, UnicodeError, ValueError, SyntaxError):
-        raise refused from None
+    if rewritten is None:
+        raise refused
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -122,6 +119,23 @@ def _down_levelled_tree(source: bytes | str, refusal: SyntaxError) -> ast.Module
             raise refused from None
     assert isinstance(tree, ast.Module)
     return tree
+
+
+@functools.lru_cache(maxsize=4)
+def _rewritten(text: str) -> tuple[int, str | None]:
+    """How deep ``text`` may nest (:func:`_token_depth`) and, when that is safe, its
+    rewrite into 3.11 syntax, or None if libcst refuses it. Kept for the last few texts:
+    one run asks about a file in newer syntax up to three times (the index's relevance
+    search, its summary, the lint), and this is most of what such a file costs."""
+    depth = _token_depth(text)
+    if depth > MAX_DEPTH:
+        return depth, None
+    from .downlevel import down_level
+
+    try:
+        return depth, down_level(cst.parse_module(text), text)
+    except (cst.ParserSyntaxError, RecursionError, MemoryError, UnicodeError, ValueError, SyntaxError):
+        return depth, None
 
 
 def check_syntax(source: bytes | str) -> ast.Module:
