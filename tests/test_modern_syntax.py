@@ -164,6 +164,7 @@ DEEP = {
     "brackets_within_cpythons_limit": "x = " + "(-a + " * 150 + "lambda: " * 1_500 + "1" + ")" * 150 + "\n",
     "lambdas_with_parameters": "x = " + "lambda a, b: " * 5_000 + "1\n",
     "inside_an_fstring": 'x = f"{d["k"]} {' + "-" * 20_000 + '1}"\n',
+    "elif_chain": "if a:\n    pass\n" + "elif a:\n    pass\n" * 20_000,
 }
 
 
@@ -218,3 +219,75 @@ def test_flake8_reports_its_own_syntax_error_on_newer_python(tmp_path: Path):
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert "E999" in result.stdout and "SQA" not in result.stdout
+
+
+# Shapes that nest one level per few tokens, at a depth CPython still parses and measures.
+SHAPES = {
+    "unary": "x = " + "-" * 300 + "1\n",
+    "binary": "x = " + " + ".join(["a"] * 300) + "\n",
+    "power": "x = " + " ** ".join(["a"] * 300) + "\n",
+    "boolean": "x = " + " and ".join(["a"] * 300) + "\n",
+    "attributes": "x = a" + ".b" * 300 + "\n",
+    "calls": "x = f" + "()" * 300 + "\n",
+    "subscripts": "x = a" + "[0]" * 300 + "\n",
+    "lambdas_with_parameters": "x = " + "lambda a, b: " * 300 + "1\n",
+    "ternaries": "x = " + "a if b else " * 300 + "c\n",
+    "brackets_between_commas": "x = " + "[1, (2, " * 90 + "3" + ")]" * 90 + "\n",
+    "fstring": 'x = f"{' + "-" * 300 + '1}"\n',
+    "blocks": "".join("    " * i + "if a:\n" for i in range(90)) + "    " * 90 + "x = " + "-" * 200 + "1\n",
+}
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_the_token_bound_is_at_least_the_depth_it_stands_for(name: str):
+    """Where CPython parses, its tree's depth (what ``vetted`` limits) is known: the bound
+    that stands in for it on newer syntax must never be below it."""
+    from sqla_lint.semantic.parsing import _nesting_depth, _token_depth
+
+    source = SHAPES[name]
+    assert _token_depth(source) + 1 >= _nesting_depth(ast.parse(source))
+
+
+def test_the_token_bound_on_real_code():
+    """The bound is no lower than the depth on every module of sqla-lint and every fixture,
+    and far below the limit: newer syntax is not refused for ordinary code."""
+    from sqla_lint.semantic.parsing import _nesting_depth, _token_depth
+
+    root = Path(__file__).parent.parent
+    files = [*sorted((root / "src").rglob("*.py")), *sorted((root / "tests" / "fixtures").rglob("*.py"))]
+    assert len(files) > 100
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        bound = _token_depth(text)
+        tree = cpython_tree(text.encode())
+        assert tree is not None and _nesting_depth(tree) <= bound + 1 and bound < MAX_DEPTH // 2, path
+
+
+def test_an_elif_chain_counts_as_the_nesting_it_is():
+    """``elif`` is an ``if`` in the ``else`` of the one before; 10,000 crashed libcst."""
+    from sqla_lint.semantic.parsing import _nesting_depth, _token_depth
+
+    chain = "if a:\n    pass\n" + "elif a:\n    pass\n" * 300 + "else:\n    pass\n"
+    assert _token_depth(chain) + 1 >= _nesting_depth(ast.parse(chain))
+    separate = ("if a:\n    pass\nelif b:\n    pass\nx = 1\n") * 300
+    assert _token_depth(separate) < 10
+
+
+# f-strings CPython 3.11 refuses -> the tuple of their fields that stands in for them.
+FSTRINGS = [
+    ('x = f"{count:>{width}}\\t{names.get(code, "")}\\n"\n', "x = (count, width, names.get(code, ''))"),
+    ('x = f"{x!r} {y=} { z } {w:{a}.{b}}" f"{d["k"]}"\n', "x = (x, y, z, w, a, b, d['k'])"),
+    ('x = "a" f"{d["k"]}" \'b\'\n', "x = (d['k'],)"),
+    ('x = (f"{d["k"]}"  # a comment\n     "tail" f"{g()}")\n', "x = (d['k'], g())"),
+    ('x = f"""{\nx  # a comment\n}{y}"""\n', "x = (x, y)"),
+    ('x = f"{f"{d["k"]}"}"\n', "x = ((d['k'],),)"),
+    ("x = f\"{'\\n'.join(rows)}\"\n", "x = ('\\n'.join(rows),)"),
+    ('x = t"{name!r:>{width}} {make()}"\n', "x = (name, width, make())"),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), FSTRINGS)
+def test_an_fstring_cpython_refuses_is_the_tuple_of_its_fields(source: str, expected: str):
+    rewritten = down_level(cst.parse_module(source), source)
+    assert len(rewritten.splitlines()) == len(source.splitlines())
+    assert ast.unparse(ast.parse(rewritten)) == expected

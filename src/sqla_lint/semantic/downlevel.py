@@ -155,23 +155,28 @@ class _Rewrites(cst.CSTVisitor):
         return True
 
     def _as_tuple(self, node: cst.BaseExpression, strings: list[cst.FormattedString | cst.TemplatedString]) -> None:
-        """``f"a{x}b{y!r:>{w}}"`` -> ``(  x,  y,    w,,)``: one tuple of the fields of
+        """``f"a{x}b{y!r:>{w}}"`` -> ``(  x,  y,   w,,)``: one tuple of the fields of
         ``strings``, in place of all of ``node`` (a concatenation is one tuple, not
-        several, which would read as calls)."""
+        several, which would read as calls). The comma goes right after each field's
+        expression, where its ``}``, ``!``, ``:`` or ``=`` is, or before a line break."""
         start, end = self._span(node)
-        kept: list[tuple[int, int]] = []
+        marks: list[tuple[int, int]] = []  # (start, end) of an expression to keep; (at, at) for a comma
         for string in strings:
             for field in _fields(string.parts):
-                kept.append(self._span(field.expression))
-                field_end = self._span(field)[1]
-                kept.append((field_end - 1, field_end))  # its closing brace, a comma below
+                expression_start, expression_end = self._span(field.expression)
+                marks += [(expression_start, expression_end), (expression_end, expression_end)]
         self.edits.append((start, start + 1, "("))
         done = start + 1
-        for keep_start, keep_end in sorted(kept):
-            self._blank(done, keep_start)
-            if keep_end - keep_start == 1 and self.text[keep_start] == "}":
-                self.edits.append((keep_start, keep_end, ","))
-            done = keep_end
+        for mark_start, mark_end in sorted(marks):
+            self._blank(done, mark_start)
+            if mark_start < mark_end:
+                done = mark_end
+            elif self.text[mark_start] in "\r\n":
+                self.edits.append((mark_start, mark_start, ","))
+                done = mark_start
+            else:
+                self.edits.append((mark_start, mark_start + 1, ","))
+                done = mark_start + 1
         self._blank(done, end - 1)
         self.edits.append((end - 1, end, ")"))
 

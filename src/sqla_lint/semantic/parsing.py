@@ -277,6 +277,9 @@ def _located(message: str, text: str, row: int, column: int) -> Unparsable:
     return Unparsable(message, row, min(column, len(lines[max(row, 1) - 1]) + 1))
 
 
+_LEVELS_PER_BLOCK = 3  # ``try`` -> ``except`` -> its body
+
+
 def _token_depth(text: str) -> int:
     """An upper bound, from the tokens alone, on how deep libcst's tree of ``text`` nests,
     for a source CPython refused, so whose depth is unknown.
@@ -286,14 +289,19 @@ def _token_depth(text: str) -> int:
     of tokens before it on its logical line. Brackets and commas make that sharper: a
     bracket's contents count from zero, and a comma starts the next element of the
     innermost bracket afresh, unless a ``lambda`` at that level may still be taking
-    parameters. Every indented block adds a level. Python 3.11's tokenizer reads newer
-    strings in pieces, and the expressions in their replacement fields are not tokens:
-    such a string weighs the characters inside its braces (:func:`_string_weight`). An unreadable
-    stream counts to where it stopped and adds the rest of the text, token by character.
+    parameters. Statements nest by indented blocks, and by ``elif``, which is an ``if``
+    inside the ``else`` of the one before: 10,000 of them overflow libcst's stack.
+    Python 3.11's tokenizer reads newer strings in pieces, and the expressions in their
+    replacement fields are not tokens: such a string weighs the characters inside its
+    braces (:func:`_string_weight`). An unreadable stream counts to where it stopped and
+    adds the rest of the text, token by character.
     """
-    deepest = blocks = total = 0
+    deepest = total = 0
     counts = [0]  # tokens of the current element at each open bracket, outermost first
     lambdas = [False]
+    elifs = [0]  # of the ``if`` chain going on in each enclosing block
+    statements = 0  # the levels of the blocks and chains around the current statement
+    starting = True  # the next token starts a statement
     end = 0
     previous: tokenize.TokenInfo | None = None
     lines = _lines(text)
@@ -301,36 +309,49 @@ def _token_depth(text: str) -> int:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
             kind, string = token.type, token.string
             if kind == tokenize.INDENT:
-                blocks += 1
+                elifs.append(0)
+                statements += _LEVELS_PER_BLOCK
+                starting = True
             elif kind == tokenize.DEDENT:
-                blocks -= 1
+                statements -= _LEVELS_PER_BLOCK + elifs.pop()
+                starting = True
             elif kind == tokenize.NEWLINE or (kind == tokenize.OP and string == ";" and len(counts) == 1):
                 counts, lambdas, total = [0], [False], 0
+                starting = kind == tokenize.NEWLINE
             elif kind in (tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER):
                 pass
-            elif kind == tokenize.OP and string in "([{":
-                counts[-1] += 1
-                counts.append(0)
-                lambdas.append(False)
-                total += 1
-            elif kind == tokenize.OP and string in ")]}":
-                if len(counts) > 1:
-                    total -= counts.pop()
-                    lambdas.pop()
-            elif kind == tokenize.OP and string == "," and not lambdas[-1]:
-                total -= counts[-1]
-                counts[-1] = 0
             else:
-                weight = _string_weight(token, previous) if kind == tokenize.STRING else 1
-                counts[-1] += weight
-                total += weight
-                if kind == tokenize.NAME and string == "lambda":
-                    lambdas[-1] = True
-            deepest = max(deepest, blocks + total)
+                if starting:
+                    starting = False
+                    if kind == tokenize.NAME and string == "elif":
+                        elifs[-1] += 1
+                        statements += 1
+                    elif not (kind == tokenize.NAME and string == "else"):
+                        statements -= elifs[-1]
+                        elifs[-1] = 0
+                if kind == tokenize.OP and string in "([{":
+                    counts[-1] += 1
+                    counts.append(0)
+                    lambdas.append(False)
+                    total += 1
+                elif kind == tokenize.OP and string in ")]}":
+                    if len(counts) > 1:
+                        total -= counts.pop()
+                        lambdas.pop()
+                elif kind == tokenize.OP and string == "," and not lambdas[-1]:
+                    total -= counts[-1]
+                    counts[-1] = 0
+                else:
+                    weight = _string_weight(token, previous) if kind == tokenize.STRING else 1
+                    counts[-1] += weight
+                    total += weight
+                    if kind == tokenize.NAME and string == "lambda":
+                        lambdas[-1] = True
+            deepest = max(deepest, statements + total)
             end = token.end[0]
             previous = token
     except (tokenize.TokenError, SyntaxError):
-        deepest = max(deepest, blocks + total + sum(len(line) for line in lines[end:]))
+        deepest = max(deepest, statements + total + sum(len(line) for line in lines[end:]))
     return deepest
 
 
