@@ -348,3 +348,12 @@ def test_real_code_in_newer_syntax_keeps_every_call_on_its_line():
         assert tree is not None, path
         assert calls(tree) == calls(ast.parse(source)), path
     assert modernised > 40
+
+
+def test_a_finding_in_newer_python_is_fingerprinted_with_its_scope():
+    """Baselines identify a finding by its scope and statement: a generic method's scope
+    is ``Repo.load`` as in any other file."""
+    from sqla_lint.fingerprints import SourceIndex
+
+    source, row = CASES["generic_class"]
+    assert SourceIndex(source.encode()).scope_of(row) == "Repo.load"

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from .semantic.parsing import cpython_tree
-
 _LAYOUT_TOKENS = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER, tokenize.ENCODING})
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 STATEMENT_PREVIEW = 80
@@ -83,8 +81,18 @@ class SourceIndex:
     @cached_property
     def _scopes(self) -> list[tuple[int, int, int, str]]:
         """``(body_first_row, last_row, depth, qualified name)`` for every def and class."""
-        tree = cpython_tree(self._data)  # newer Python than the interpreter's has scopes too
-        if tree is None:
+        try:
+            tree = ast.parse(self._data)
+        except SyntaxError:
+            # Newer Python than the interpreter's has scopes too. Only then is libcst
+            # loaded: a run answered from the cache does without it.
+            from .semantic.parsing import cpython_tree
+
+            found_tree = cpython_tree(self._data)
+            if found_tree is None:
+                return []
+            tree = found_tree
+        except (ValueError, RecursionError, MemoryError):
             return []
         found: list[tuple[int, int, int, str]] = []
 

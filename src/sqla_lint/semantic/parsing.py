@@ -60,33 +60,30 @@ def cpython_tree(source: bytes) -> ast.Module | None:
     """CPython's tree of ``source``, or of its rewrite into 3.11 syntax when it is newer
     Python (see the module docstring); None when neither parses (the full path then says
     why). For the stages that only need to know what the file refers to."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an invalid escape is not an error, even under -W error
-        try:
-            return compile(source, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)  # type: ignore[no-any-return]
-        except SyntaxError as error:
-            refusal = error
-        except (ValueError, UnicodeError, RecursionError, MemoryError):
-            return None
-    try:
-        return _down_levelled_tree(source, refusal)
-    except Unparsable:
-        return None
+    tree = _compiled(source)
+    return _newer(source, tree) if isinstance(tree, SyntaxError) else tree
 
 
 def newer_syntax_tree(source: bytes) -> ast.Module | None:
     """:func:`cpython_tree` of a ``source`` that only a newer Python parses; None for any
     other, whether CPython parses it or nothing does."""
+    tree = _compiled(source)
+    return _newer(source, tree) if isinstance(tree, SyntaxError) else None
+
+
+def _compiled(source: bytes) -> ast.Module | SyntaxError | None:
+    """CPython's tree of ``source``, or its syntax error, or None for any other refusal."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # an invalid escape is not an error, even under -W error
         try:
-            compile(source, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            return compile(source, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)  # type: ignore[no-any-return]
         except SyntaxError as error:
-            refusal = error
+            return error
         except (ValueError, UnicodeError, RecursionError, MemoryError):
             return None
-        else:
-            return None
+
+
+def _newer(source: bytes, refusal: SyntaxError) -> ast.Module | None:
     try:
         return _down_levelled_tree(source, refusal)
     except Unparsable:
