@@ -14,7 +14,7 @@ matters (names, calls, values) wherever that is possible:
 - PEP 695 type parameter lists of ``def`` and ``class`` are blanked: ``def f   (x)``;
 - PEP 758 ``except A, B:`` becomes ``except(A, B):``;
 - a PEP 701 f-string (or PEP 750 t-string) CPython refuses becomes a tuple of its
-  replacement fields at their own positions: ``f"{d["k"]}!"`` becomes ``(  d["k"],  )``,
+  replacement fields at their own positions: ``f"{d["k"]}!"`` becomes ``(  d["k"], )``,
   so the calls inside the fields are still seen. A concatenation holding one is one
   such tuple, of the fields of all its f-strings.
 
@@ -45,7 +45,7 @@ def down_level(module: cst.Module, text: str) -> str:
     done = 0
     for start, end, replacement in sorted(collector.edits):
         if start < done:
-            continue  # never overlapping by construction; a second edit of a range loses
+            continue  # inside a range already rewritten: an f-string in a blanked type parameter list
         pieces += (text[done:start], replacement)
         done = end
     pieces.append(text[done:])
@@ -155,10 +155,11 @@ class _Rewrites(cst.CSTVisitor):
         return True
 
     def _as_tuple(self, node: cst.BaseExpression, strings: list[cst.FormattedString | cst.TemplatedString]) -> None:
-        """``f"a{x}b{y!r:>{w}}"`` -> ``(  x,  y,   w,,)``: one tuple of the fields of
-        ``strings``, in place of all of ``node`` (a concatenation is one tuple, not
-        several, which would read as calls). The comma goes right after each field's
-        expression, where its ``}``, ``!``, ``:`` or ``=`` is, or before a line break."""
+        """One tuple of the fields of ``strings`` in place of all of ``node`` (a
+        concatenation is one tuple, not several, which would read as calls):
+        ``f"a{x}b{y!r:>{w}}{d["k"]}"`` becomes ``(   x,  y,    w,  d["k"],)``. The comma
+        goes right after each field's expression, where its ``}``, ``!``, ``:`` or ``=``
+        is, or before a line break."""
         start, end = self._span(node)
         marks: list[tuple[int, int]] = []  # (start, end) of an expression to keep; (at, at) for a comma
         for string in strings:
