@@ -76,6 +76,14 @@ CASES: dict[str, tuple[object, str, str]] = {
     "null_byte.py": (IMPORT + b"x = 1\0\n", "stdout", "null_byte.py:2:6: SQA001 file cannot be parsed: the file contains a null byte"),
     # CPython refuses more than 200 brackets; libcst used to overflow its stack on them.
     "deep_brackets.py": (IMPORT + b"x = " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "stdout", "deep_brackets.py:2:205: SQA001 file cannot be parsed: too many nested parentheses"),
+    # Newer Python than the interpreter's (PEP 695) is linted like any other file...
+    "newer_python.py": (IMPORT + b"type Rows[T] = list[T]\n" + LEAK, "stdout", "newer_python.py:4:9: SQA401 Session `s` is never closed"),
+    # ...but CPython stops at it without measuring the rest, so libcst must not see this.
+    "newer_python_deep.py": (
+        IMPORT + b"type Rows[T] = list[T]\nx = " + b"-" * 20_000 + b"1\n" + LEAK,
+        "stdout",
+        "newer_python_deep.py:1:1: SQA001 file cannot be parsed: nested 20003 levels deep; sqla-lint analyses up to 1000",
+    ),
     # CPython keeps a boolean chain flat; libcst nests it and overflowed (SIGSEGV) here.
     # The leak makes the file worth analysing, so the prefilter cannot skip it.
     "deep_boolean_chain.py": (_deep_boolean_chain(20_000) + LEAK, "stdout", "deep_boolean_chain.py:1:1: SQA001 file cannot be parsed: nested 20003 levels deep; sqla-lint analyses up to 1000"),

@@ -31,8 +31,11 @@ SYNTAX_ERROR_NAME = "syntax-error"
 SYNTAX_ERROR_SUMMARY = "A file that cannot be parsed."
 SYNTAX_ERROR_DOC = """
 ## What it does
-Reports a file that libcst cannot parse (a syntax error, an undecodable file, or nesting
-too deep to parse), with the parser's message. The run goes on with the other files.
+Reports a file that cannot be parsed (a syntax error, an undecodable file, or nesting
+too deep to parse), with Python's message. The run goes on with the other files.
+Newer Python than the interpreter sqla-lint runs on (PEP 695 `type` aliases and generics,
+PEP 701 f-strings, PEP 758 `except A, B:`) is no syntax error: such a file is analysed
+like any other when libcst parses it.
 
 ## Why is this bad?
 A file that does not parse cannot be checked for leaks, so it would otherwise pass the

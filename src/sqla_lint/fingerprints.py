@@ -83,7 +83,16 @@ class SourceIndex:
         """``(body_first_row, last_row, depth, qualified name)`` for every def and class."""
         try:
             tree = ast.parse(self._data)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        except SyntaxError:
+            # Newer Python than the interpreter's has scopes too. Only then is libcst
+            # loaded: a run answered from the cache does without it.
+            from .semantic.parsing import cpython_tree
+
+            found_tree = cpython_tree(self._data)
+            if found_tree is None:
+                return []
+            tree = found_tree
+        except (ValueError, RecursionError, MemoryError):
             return []
         found: list[tuple[int, int, int, str]] = []
 

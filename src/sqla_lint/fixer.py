@@ -29,6 +29,7 @@ from .diagnostics import Applicability, Diagnostic, Edit, FileResult, Fix
 from .edits import apply_edits, decode, line_starts, offset
 from .engine import lint_source
 from .semantic.index import ProjectIndex
+from .semantic.parsing import newer_syntax_tree
 from .settings import Settings
 
 MAX_PASSES = 100
@@ -89,11 +90,11 @@ def fix_source(
         except (SyntaxError, UnicodeError, ValueError) as error:
             return FixedSource(current, result, tuple(fixed), f"fixes not applied: {error}")
         if original_compiles is None:
-            original_compiles = _compiles(data, path)
+            original_compiles = _compiles(data, path) or _newer_python_parses(data)
         codes = ", ".join(sorted({d.code for d in candidate.applied}))
         if changed == current:
             return FixedSource(current, result, tuple(fixed), f"fixes for {codes} changed nothing (a bug; please report it)")
-        if original_compiles and not _compiles(changed, path):
+        if original_compiles and not (_compiles(changed, path) or _newer_python_parses(changed)):
             return FixedSource(
                 current, result, tuple(fixed), f"fixes for {codes} not applied: the result would not compile (a bug; please report it)"
             )
@@ -196,6 +197,12 @@ def _check_writable(target: Path) -> None:
     writing (not truncated, nothing written), so the kernel decides with everything it
     knows (mode, owner, ACLs, capabilities, a read-only mount)."""
     os.close(os.open(target, os.O_WRONLY | getattr(os, "O_NONBLOCK", 0)))
+
+
+def _newer_python_parses(data: bytes) -> bool:
+    """Whether ``data`` is newer Python than this interpreter's that libcst parses: such a
+    file does not compile here, and its fixed text must still parse."""
+    return newer_syntax_tree(data) is not None
 
 
 def _compiles(data: bytes, path: str) -> bool:

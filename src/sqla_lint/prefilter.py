@@ -40,8 +40,9 @@ it. So:
     SQA501 and SQA502;
   - a session factory must be called or have ``begin()`` called.
 
-A skipped file has still been parsed by CPython. A file CPython cannot parse is analysed in
-full, so its SQA001 comes from libcst exactly as without the prefilter.
+A skipped file has still been parsed by CPython, or its rewrite when it is newer Python
+than the interpreter's (:mod:`.semantic.downlevel`). A file neither parses is analysed in
+full, so its SQA001 comes from the full path exactly as without the prefilter.
 
 A new way for the model to infer a kind must be mirrored here; add its shape to the program
 generator in ``tests/test_prefilter.py``, which compares both paths.
@@ -58,7 +59,7 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 
 from .semantic.facts import AST_FIELDS, RELATIVE_IMPORT
-from .semantic.parsing import cpython_tree
+from .semantic.parsing import cpython_tree, newer_syntax_tree
 from .semantic.symbols import (
     ANNOTATION_LEAVES,
     CALL_RESULT_LEAVES,
@@ -163,13 +164,17 @@ def _parses(source: bytes) -> bool:
     """Whether CPython parses ``source``, without building the tree: its symbol table pass
     runs the parser and skips turning the tree into Python objects, a quarter of the cost.
     It also rejects a few programs the parser accepts (``nonlocal`` at module level); those
-    go to the full path too, where libcst decides, so no finding depends on the difference."""
+    go to the full path too, where libcst decides, so no finding depends on the difference.
+    A source in newer syntax than this interpreter's parses when its rewrite does
+    (:func:`.newer_syntax_tree`), as on the full path."""
     # A warning is not an error (as in :mod:`.semantic.parsing`): under ``-W error`` an
     # invalid escape sequence would otherwise send the file down the slow path.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             symtable.symtable(source, "<prefilter>", "exec")  # type: ignore[arg-type]
+        except SyntaxError:
+            return newer_syntax_tree(source) is not None
         except _PARSE_ERRORS:
             return False
     return True

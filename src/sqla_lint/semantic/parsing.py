@@ -11,6 +11,13 @@ length. So a source reaches libcst only when:
 - CPython's own parser accepts it. That costs about a tenth of libcst's parse, reports
   syntax errors with Python's messages and positions, and refuses deep nesting
   (200 brackets, about 3,000 levels) with a SyntaxError rather than a crash;
+- or CPython refuses it with a plain syntax error, not for its depth, and it is newer
+  Python that libcst reads (PEP 695, 701, 750, 758: the project's Python is not the
+  running interpreter's). Then libcst parses it once, its rewrite into 3.11 syntax
+  (:mod:`.downlevel`) stands in for CPython's tree, and that tree is what the depth
+  check below measures. CPython stops at the first error, so it has not seen the rest
+  of the file: before libcst does, :func:`_token_depth` bounds the nesting from the
+  tokens, with the same limit;
 - nothing nests deeper than ``MAX_DEPTH``. CPython keeps ``a and b and c ...`` flat where
   libcst nests it once per operand: a 10,000-operand chain CPython accepts overflows
   libcst's stack. The analysis gives up a few hundred levels down anyway (Python's
@@ -20,6 +27,7 @@ length. So a source reaches libcst only when:
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -49,18 +57,87 @@ class Unparsable(Exception):
 
 
 def cpython_tree(source: bytes) -> ast.Module | None:
-    """CPython's tree of ``source``, or None when CPython refuses it (the full path then
-    says why). For the stages that only need to know what the file refers to."""
+    """CPython's tree of ``source``, or of its rewrite into 3.11 syntax when it is newer
+    Python (see the module docstring); None when neither parses (the full path then says
+    why). For the stages that only need to know what the file refers to."""
+    tree = _compiled(source)
+    return _newer(source, tree) if isinstance(tree, SyntaxError) else tree
+
+
+def newer_syntax_tree(source: bytes) -> ast.Module | None:
+    """:func:`cpython_tree` of a ``source`` that only a newer Python parses; None for any
+    other, whether CPython parses it or nothing does."""
+    tree = _compiled(source)
+    return _newer(source, tree) if isinstance(tree, SyntaxError) else None
+
+
+def _compiled(source: bytes) -> ast.Module | SyntaxError | None:
+    """CPython's tree of ``source``, or its syntax error, or None for any other refusal."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an invalid escape is not an error, even under -W error
         try:
             return compile(source, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)  # type: ignore[no-any-return]
-        except (SyntaxError, ValueError, UnicodeError, RecursionError, MemoryError):
+        except SyntaxError as error:
+            return error
+        except (ValueError, UnicodeError, RecursionError, MemoryError):
             return None
 
 
+def _newer(source: bytes, refusal: SyntaxError) -> ast.Module | None:
+    try:
+        return _down_levelled_tree(source, refusal)
+    except Unparsable:
+        return None
+
+
+# CPython's refusals for depth. Past them libcst must not look: its parser would overflow.
+_TOO_DEEP = re.compile(r"too many (nested|levels)|too complex|recursion", re.IGNORECASE)
+
+
+def _down_levelled_tree(source: bytes | str, refusal: SyntaxError) -> ast.Module:
+    """CPython's tree of the 3.11 rewrite of a ``source`` that CPython refused with
+    ``refusal``; raises Unparsable when libcst refuses it too, with CPython's message and
+    position. Only ever on this path: the common one, a source CPython parses, costs
+    nothing more."""
+    text = source if isinstance(source, str) else _decode(source)
+    refused = _located(refusal.msg or "invalid syntax", text, refusal.lineno or 1, refusal.offset or 1)
+    if _TOO_DEEP.search(refusal.msg or "") or "\0" in text or len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise refused
+    depth, rewritten = _rewritten(text)
+    if depth > MAX_DEPTH:
+        raise Unparsable(f"nested {depth} levels deep; sqla-lint analyses up to {MAX_DEPTH}")
+    if rewritten is None:
+        raise refused
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tree = compile(rewritten, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            raise refused from None
+    assert isinstance(tree, ast.Module)
+    return tree
+
+
+@functools.lru_cache(maxsize=4)
+def _rewritten(text: str) -> tuple[int, str | None]:
+    """How deep ``text`` may nest (:func:`_token_depth`) and, when that is safe, its
+    rewrite into 3.11 syntax, or None if libcst refuses it. Kept for the last few texts:
+    one run asks about a file in newer syntax up to three times (the index's relevance
+    search, its summary, the lint), and this is most of what such a file costs."""
+    depth = _token_depth(text)
+    if depth > MAX_DEPTH:
+        return depth, None
+    from .downlevel import down_level
+
+    try:
+        return depth, down_level(cst.parse_module(text), text)
+    except (cst.ParserSyntaxError, RecursionError, MemoryError, UnicodeError, ValueError, SyntaxError):
+        return depth, None
+
+
 def check_syntax(source: bytes | str) -> ast.Module:
-    """CPython's verdict on ``source`` (bytes are decoded per PEP 263); raises Unparsable."""
+    """CPython's verdict on ``source`` (bytes are decoded per PEP 263), or on its rewrite
+    when it is newer Python that libcst reads; raises Unparsable."""
     return _checked(source)[1]
 
 
@@ -139,13 +216,17 @@ def _checked(source: bytes | str) -> tuple[str, ast.Module]:
         try:
             tree = compile(text, "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
         except SyntaxError as error:
-            raise _located(error.msg or "invalid syntax", text, error.lineno or 1, error.offset or 1) from None
+            refusal = error
         except (RecursionError, MemoryError):  # CPython's parser stack is full: too deep
             raise Unparsable("nested too deeply to parse") from None
         except ValueError as error:
             raise Unparsable(str(error)) from None
-    assert isinstance(tree, ast.Module)
-    return text, tree
+        else:
+            assert isinstance(tree, ast.Module)
+            return text, tree
+    # Newer Python than this interpreter's is no error. When libcst refuses it too,
+    # CPython's message and position are the ones reported, as before.
+    return text, _down_levelled_tree(text, refusal)
 
 
 def _decode(data: bytes) -> str:
@@ -191,6 +272,119 @@ def _located(message: str, text: str, row: int, column: int) -> Unparsable:
     if row > len(lines):
         row, column = len(lines), len(lines[-1]) + 1
     return Unparsable(message, row, min(column, len(lines[max(row, 1) - 1]) + 1))
+
+
+_LEVELS_PER_BLOCK = 3  # ``try`` -> ``except`` -> its body
+
+
+def _token_depth(text: str) -> int:
+    """An upper bound, from the tokens alone, on how deep libcst's tree of ``text`` nests,
+    for a source CPython refused, so whose depth is unknown.
+
+    Inside an expression, a level of the tree takes at least one token of its own (an
+    operator, a keyword, a dot, a bracket), so the depth at a token is at most the number
+    of tokens before it on its logical line. Brackets and commas make that sharper: a
+    bracket's contents count from zero, and a comma starts the next element of the
+    innermost bracket afresh, unless a ``lambda`` at that level may still be taking
+    parameters. Statements nest by indented blocks, and by ``elif``, which is an ``if``
+    inside the ``else`` of the one before: 10,000 of them overflow libcst's stack.
+    Python 3.11's tokenizer reads newer strings in pieces, and the expressions in their
+    replacement fields are not tokens: such a string weighs the characters inside its
+    braces (:func:`_string_weight`). An unreadable stream counts to where it stopped and
+    adds the rest of the text, token by character.
+    """
+    deepest = total = 0
+    counts = [0]  # tokens of the current element at each open bracket, outermost first
+    lambdas = [False]
+    elifs = [0]  # of the ``if`` chain going on in each enclosing block
+    statements = 0  # the levels of the blocks and chains around the current statement
+    starting = True  # the next token starts a statement
+    end = 0
+    previous: tokenize.TokenInfo | None = None
+    lines = _lines(text)
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            kind, string = token.type, token.string
+            if kind == tokenize.INDENT:
+                elifs.append(0)
+                statements += _LEVELS_PER_BLOCK
+                starting = True
+            elif kind == tokenize.DEDENT:
+                statements -= _LEVELS_PER_BLOCK + elifs.pop()
+                starting = True
+            elif kind == tokenize.NEWLINE or (kind == tokenize.OP and string == ";" and len(counts) == 1):
+                counts, lambdas, total = [0], [False], 0
+                starting = kind == tokenize.NEWLINE
+            elif kind in (tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER):
+                pass
+            else:
+                if starting:
+                    starting = False
+                    if kind == tokenize.NAME and string == "elif":
+                        elifs[-1] += 1
+                        statements += 1
+                    elif not (kind == tokenize.NAME and string == "else"):
+                        statements -= elifs[-1]
+                        elifs[-1] = 0
+                if kind == tokenize.OP and string in "([{":
+                    counts[-1] += 1
+                    counts.append(0)
+                    lambdas.append(False)
+                    total += 1
+                elif kind == tokenize.OP and string in ")]}":
+                    if len(counts) > 1:
+                        total -= counts.pop()
+                        lambdas.pop()
+                elif kind == tokenize.OP and string == "," and not lambdas[-1]:
+                    total -= counts[-1]
+                    counts[-1] = 0
+                else:
+                    weight = _string_weight(token, previous) if kind == tokenize.STRING else 1
+                    counts[-1] += weight
+                    total += weight
+                    if kind == tokenize.NAME and string == "lambda":
+                        lambdas[-1] = True
+            deepest = max(deepest, statements + total)
+            end = token.end[0]
+            previous = token
+    except (tokenize.TokenError, SyntaxError):
+        deepest = max(deepest, statements + total + sum(len(line) for line in lines[end:]))
+    return deepest
+
+
+_BEFORE_A_PIECE = frozenset({tokenize.NAME, tokenize.NUMBER, tokenize.STRING})
+
+
+def _string_weight(token: tokenize.TokenInfo, previous: tokenize.TokenInfo | None) -> int:
+    """1, and for an f-string the characters inside its braces, where the expressions of
+    its replacement fields are. The tokenizer of 3.11 reads an f-string that nests its
+    own quotes in pieces: ``f"{d["k"]}{x}"`` is ``f"{d["``, ``k`` and ``"]}{x}"``. A
+    piece after the first starts right where the code read between them ends, which a
+    string in 3.11 code never does; so does a t-string after its prefix, read as a name.
+    Other strings weigh 1 whatever braces they hold (docstrings, templates)."""
+    string = token.string
+    if "{" not in string:
+        return 1
+    prefix = string[: len(string) - len(string.lstrip("bBrRuUfF"))]
+    piece = previous is not None and previous.end == token.start and (previous.type in _BEFORE_A_PIECE or previous.string in ")]}")
+    if "f" not in prefix.lower() and not piece:
+        return 1
+    weight = 1
+    depth = 0
+    index = 0
+    while index < len(string):
+        char = string[index]
+        if depth == 0 and char in "{}" and string[index + 1 : index + 2] == char:
+            index += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        elif depth:
+            weight += 1
+        index += 1
+    return weight
 
 
 _OPERATOR_HOLDERS = frozenset(kind for kind in AST_FIELDS if {"ctx", "op", "ops"} & set(kind._fields))
