@@ -18,7 +18,6 @@ from sqla_lint import api
 from sqla_lint.discovery import DEFAULT_EXCLUDES, is_excluded, walk_directory
 from sqla_lint.rules import RULES_BY_CODE
 from sqla_lint.rules.catalogue import RULE_CODES
-from sqla_lint.semantic import parsing, tree
 from sqla_lint.settings import Settings
 
 from .conftest import run_cli
@@ -74,20 +73,6 @@ def test_a_comment_in_a_summarised_module_is_linted_as_without_the_cache(tmp_pat
     fresh = run_cli("check", "--no-cache", str(root), env=env)
     assert warm.stdout == fresh.stdout and warm.returncode == fresh.returncode == 1
     assert "app/db.py" in warm.stdout
-
-
-def test_a_kept_parse_and_traversal_are_taken_once():
-    source = b"import os\n\ndef f():\n    return os.getcwd()\n"
-    kept = parsing.parse_module(source, keep=True)
-    index = tree.build_index(kept)
-    assert parsing.parse_module(source) is kept  # taken
-    assert tree.build_index(kept) is index  # taken with it
-    assert parsing.parse_module(source) is not kept  # and gone
-    assert tree.build_index(kept) is not index
-    other = parsing.parse_module(b"x = 1\n", keep=True)
-    assert parsing.parse_module(b"x = 2\n") is not other  # another source does not take it
-    assert parsing.parse_module("x = 1\n") is not other  # nor the same text as str
-    assert parsing.parse_module(b"x = 1\n") is other
 
 
 def test_the_catalogue_names_every_rule_in_code_order():

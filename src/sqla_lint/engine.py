@@ -26,7 +26,7 @@ from .prefilter import Prefilter, may_use_known_api
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
-from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_vetted, take_kept, vetted
+from .semantic.parsing import MAX_SOURCE_BYTES, Unparsable, cpython_tree, parse_vetted, vetted
 from .semantic.project import module_name_for
 from .settings import SYNTAX_ERROR_CODE, Settings
 
@@ -114,12 +114,10 @@ def lint_source(
             return FileResult(path)
     module_name, is_package = module_name_for(path) or "__module__", Path(path).name == "__init__.py"
     try:
-        module = take_kept(source)  # the index build's parse of a file edited since the last run
-        if module is None:
-            text = vetted(source, tree)
-            index = _with_own_facts(index, data, tree, module_name, is_package, settings, path)
-            del tree  # CPython's tree must not outlive the start of libcst's (see vetted)
-            module = parse_vetted(source, text)
+        text = vetted(source, tree)
+        index = _with_own_facts(index, data, tree, module_name, is_package, settings, path)
+        del tree  # CPython's tree must not outlive the start of libcst's (see vetted)
+        module = parse_vetted(source, text)
     except Unparsable as error:
         return FileResult(path, _syntax_error(path, error.row, error.column, error.message, settings))
     codes = _enabled_for_path(settings, path)

@@ -141,39 +141,12 @@ def check_syntax(source: bytes | str) -> ast.Module:
     return _checked(source)[1]
 
 
-_kept: tuple[bytes | str, cst.Module] | None = None
-
-
-def parse_module(source: bytes | str, tree: ast.Module | None = None, *, keep: bool = False) -> cst.Module:
+def parse_module(source: bytes | str, tree: ast.Module | None = None) -> cst.Module:
     """The libcst tree of ``source``; raises Unparsable for anything libcst must not see.
-    ``tree`` is CPython's parse of the same source, when the caller already made one.
-
-    ``keep`` holds on to the tree for the next call with the same source, which takes it:
-    a file edited since the last run is summarised for the project index and then
-    linted, in the same process, and libcst's parse is most of the cost of either.
-    """
-    global _kept
-    module = take_kept(source)
-    if module is None:
-        text = vetted(source, tree)
-        del tree  # see vetted
-        module = parse_vetted(source, text)
-    if keep:
-        _kept = (source, module)
-    return module
-
-
-def take_kept(source: bytes | str) -> cst.Module | None:
-    """The tree :func:`parse_module` kept for ``source``, handed over once."""
-    global _kept
-    if _kept is not None and type(_kept[0]) is type(source) and _kept[0] == source:
-        module, _kept = _kept[1], None
-        return module
-    return None
-
-
-def is_kept(module: cst.Module) -> bool:
-    return _kept is not None and _kept[1] is module
+    ``tree`` is CPython's parse of the same source, when the caller already made one."""
+    text = vetted(source, tree)
+    del tree  # see vetted
+    return parse_vetted(source, text)
 
 
 def vetted(source: bytes | str, tree: ast.Module | None = None) -> str:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from .parsing import is_kept
 
 FunctionNode = cst.FunctionDef | cst.Lambda
 LOOP_TYPES = (cst.For, cst.While)
@@ -339,19 +338,8 @@ _HANDLERS: dict[type, Callable[[TreeIndex, cst.CSTNode], bool | None]] = {
 }
 
 
-_kept: tuple[cst.Module, TreeIndex] | None = None
-
-
 def build_index(module: cst.Module) -> TreeIndex:
-    """The traversal of ``module``. For a tree the parser keeps for reuse
-    (:func:`.parsing.parse_module`), the traversal is kept with it, and the next model
-    of the same tree takes it: the pass costs half as much as the parse."""
-    global _kept
-    if _kept is not None and _kept[0] is module:
-        index, _kept = _kept[1], None
-        return index
+    """The one traversal of ``module``."""
     index = TreeIndex()
     index.build(module)
-    if is_kept(module):
-        _kept = (module, index)
     return index
