@@ -172,39 +172,29 @@ AST_FIELDS: dict[type, tuple[str, ...]] = {
 # -- reading the tree ------------------------------------------------------------------
 
 
-def dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for a Name/Attribute chain; ``app['db']`` reads as ``app.db`` and a call
-    as ``f()``, as the libcst model writes receivers."""
+def dotted(node: ast.AST, *, calls: bool = True) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain; ``app['db']`` reads as ``app.db``, and a call
+    as ``f()`` (as the libcst model writes receivers) unless ``calls`` is off."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = dotted(node.value)
+        base = dotted(node.value, calls=calls)
         return None if base is None else f"{base}.{node.attr}"
     if isinstance(node, ast.Subscript):
         key = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 1 else node.slice
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            base = dotted(node.value)
+            base = dotted(node.value, calls=calls)
             return None if base is None else f"{base}.{key.value}"
         return None
-    if isinstance(node, ast.Call):
+    if calls and isinstance(node, ast.Call):
         base = dotted(node.func)
         return None if base is None else f"{base}()"
     return None
 
 
 def written_chain(node: ast.AST) -> str | None:
-    """``a.b.c``; ``app['db']`` reads as ``app.db``; None for anything else (a call)."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = written_chain(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    if isinstance(node, ast.Subscript):
-        key = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 1 else node.slice
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            base = written_chain(node.value)
-            return None if base is None else f"{base}.{key.value}"
-    return None
+    """A name as written, with no call in it: ``a.b.c``, ``app['db']`` as ``app.db``."""
+    return dotted(node, calls=False)
 
 
 def _is_none(node: ast.AST | None) -> bool:
