@@ -74,15 +74,15 @@ def _screen(
     """:func:`might_have_findings`, and CPython's tree when it took one: the prefilter's
     tree stage, the index's name test and the parser's syntax check then share one parse.
     A file the index build parsed already needs none: its verdict is in the index."""
-    if tree is None and index is not None and index.screens:
+    if index is not None:
         from .cache import content_hash
 
-        known = index.screens.get((content_hash(source), module_name_for(path)))
+        known = index.screen(content_hash(source), module_name_for(path))
         if known is not None:
             verdict, referenced = known
             if verdict or referenced is None:
-                return True, None
-            return index.used_by(source, module_name_for(path), Path(path).name == "__init__.py", referenced=referenced), None
+                return True, tree
+            return index.used_by(source, module_name_for(path), Path(path).name == "__init__.py", referenced=referenced), tree
     if tree is None and (may_use_known_api(source) or (index is not None and index.might_be_used_by(source))):
         tree = cpython_tree(source)
     if prefilter_for(settings).needs_analysis(source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled):
@@ -143,10 +143,10 @@ def _with_own_facts(
     from .semantic.summaries import module_summary
     from .semantic.index import ProjectIndex
 
-    if index is not None and module_name in index.modules and index.screens:
+    if index is not None and module_name in index.modules:
         from .cache import content_hash
 
-        if (content_hash(data), module_name) in index.screens:
+        if index.screen(content_hash(data), module_name) is not None:
             return index  # the build parsed this very text, and its facts are in the index
     if tree is None:
         tree = cpython_tree(data)

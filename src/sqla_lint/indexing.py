@@ -206,6 +206,7 @@ def build_index(
         if cache is not None:
             cache.save(build, tree, index.digest())
     index.file_hashes = {build.paths[relative]: content for relative, content in build.digests.items()}
+    index.screens = build.screens(cache)
     return index
 
 
@@ -263,7 +264,7 @@ class _Build:
         self.referenced: dict[str, set[str] | None] = {}
         self.seeds: set[str] = set()
         self.parsed: dict[str, ModuleSummary | None] = {}
-        self.screens: dict[str, tuple[bool, set[str] | None]] = {}  # relative -> what linting it needs
+        self.screens_parsed: dict[str, tuple[bool, set[str] | None]] = {}  # relative -> what linting it needs
 
     @cached_property
     def packages(self) -> frozenset[str]:
@@ -281,11 +282,23 @@ class _Build:
         )
 
     def index(self, digest: str | None = None) -> ProjectIndex:
-        index = ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)
-        index.screens = {
-            (self.digests[relative], module_name_for(self.paths[relative])): screen for relative, screen in self.screens.items()
-        }
-        return index
+        return ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)
+
+    def screens(self, cache: IndexCache | None) -> dict[tuple[str, str], tuple[bool, set[str] | None]]:
+        """What each file's one parse said about linting it, by (content hash, module name):
+        this build's parses, and the last build's for files unchanged since."""
+        found: dict[tuple[str, str], tuple[bool, set[str] | None]] = {}
+        if cache is not None:
+            for relative in cache.entries:
+                digest = self.digests.get(relative)
+                entry = cache._entry(relative, digest) if digest is not None else None
+                if entry is not None and "screen" in entry and "references" in entry:
+                    references = entry["references"]
+                    names = {str(name) for name in references} if isinstance(references, list) else None
+                    found[(digest, cache.module_of(relative))] = (bool(entry["screen"]), names)  # type: ignore[index]
+        for relative, screen in self.screens_parsed.items():
+            found[(self.digests[relative], module_name_for(self.paths[relative]))] = screen
+        return found
 
     def parse(self, relatives: list[str]) -> None:
         """Each file's facts from one CPython parse (in workers for many): its summary, what
@@ -304,7 +317,7 @@ class _Build:
             relative = by_path[str(path)]  # not sliced off the root: ``Path("./a.py")`` reads "a.py"
             self.parsed[relative] = facts.summary
             self.referenced[relative] = facts.references
-            self.screens[relative] = (facts.screen, facts.references)
+            self.screens_parsed[relative] = (facts.screen, facts.references)
 
     def references(self, relative: str, cache: IndexCache | None) -> set[str] | None:
         """What the file's names resolve to: CPython's parse once per file, and once per change."""
@@ -428,6 +441,8 @@ class _Build:
             stored = cache._entry(relative, self.digests.get(relative, ""))
             if stored is not None and "references" in stored:
                 entry(relative)["references"] = stored["references"]
+                if "screen" in stored:
+                    entry(relative)["screen"] = stored["screen"]
         for relative, summary in self.by_file.items():
             stored = cache._entry(relative, self.digests[relative])
             if stored is not None and "summary" in stored:
@@ -437,6 +452,8 @@ class _Build:
             entry(relative)["summary"] = as_json
         for relative, names in self.referenced.items():
             entry(relative)["references"] = sorted(names) if names is not None else None
+        for relative, (verdict, _) in self.screens_parsed.items():
+            entry(relative)["screen"] = verdict
         return entries
 
 

@@ -82,6 +82,11 @@ class ProjectIndex:
         # lint of that file then needs no parse of its own to decide whether libcst must.
         self.screens: dict[tuple[str, str], tuple[bool, set[str] | None]] = {}
 
+    def screen(self, content: str, module: str) -> tuple[bool, set[str] | None] | None:
+        """What the build's parse of this text said, if it (or the last build) parsed it:
+        (a rule may fire here, what its names resolve to)."""
+        return self.screens.get((content, module))
+
     @classmethod
     def of_module(cls, root: Path, summary: ModuleSummary, within: ProjectIndex | None = None) -> ProjectIndex:
         """``within`` (or nothing) plus one module's own facts. A file linted without a
@@ -94,7 +99,7 @@ class ProjectIndex:
         modules[summary.module] = summary
         index = cls(within.root if within is not None else root, modules)
         if within is not None:
-            index.deployment = within.deployment
+            index.deployment, index.screens = within.deployment, within.screens
         return index
 
     # -- symbols -------------------------------------------------------------------------
