@@ -55,6 +55,7 @@ def test_same_findings_on_fixtures_with_two_jobs(flake8_preview: tuple[str, ...]
     cli = run_cli("check", "--isolated", *cli_preview, fixtures, cwd=REPO)
     cli_lines = [l for l in cli.stdout.splitlines() if l.startswith(fixtures)]
     assert _triples(flake8.stdout) == _triples("\n".join(cli_lines))
+    assert {l.removeprefix("./") for l in flake8.stdout.splitlines() if ": SQA" in l} == set(cli_lines)  # same words
     assert len(cli_lines) > 100
     preview_codes = {code for _path, _row, code in _triples(flake8.stdout)} & PREVIEW_CODES
     assert preview_codes == (PREVIEW_CODES if flake8_preview else set())

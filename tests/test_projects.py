@@ -91,9 +91,13 @@ def test_cli_and_flake8_agree(project: Path):
                 found.add((path.removeprefix("./"), int(row), rest.split()[0]))
         return found
 
+    def messages(output: str) -> set[str]:
+        return {line.removeprefix("./") for line in output.splitlines() if ": SQA" in line}
+
     expected = _expected(project)
     assert triples(cli.stdout) == expected, cli.stdout + cli.stderr
     assert triples(flake8.stdout) == expected, flake8.stdout + flake8.stderr
+    assert messages(cli.stdout) == messages(flake8.stdout)  # the same words, columns too
     assert cli.returncode == (1 if expected else 0)
 
 
