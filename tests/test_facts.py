@@ -382,3 +382,13 @@ def test_an_index_built_from_a_relative_root_names_every_module(tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     index = build_index(Path("."), use_cache=False)
     assert index.symbol_kind("app.db.SessionLocal") is Kind.SESSION_FACTORY
+
+
+def test_a_project_module_named_like_a_library_does_not_make_the_library_internal():
+    """airflow has ``airflow.utils.sqlalchemy``: its tail must not turn every file that
+    names ``sqlalchemy.orm.Session`` into a user of the project's index."""
+    utils = _facts("from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n", module="app.utils.sqlalchemy")
+    index = ProjectIndex(Path("."), {utils.module: utils})
+    assert "sqlalchemy" not in index.packages and {"app", "utils"} <= index.packages
+    assert index.symbol_kind("utils.sqlalchemy.SessionLocal") is Kind.SESSION_FACTORY  # the tail still finds it
+    assert not index.wants({"sqlalchemy.orm.Session"})

@@ -25,6 +25,7 @@ from .semantic.facts import COMPATIBILITY_IMPORT, ModuleFacts, ModuleSummary
 from .semantic.index import ProjectIndex
 from .semantic.project import FactoryConfig, module_name_for
 from .semantic.summaries import summary_of
+from .semantic.symbols import KNOWN_ROOTS
 
 if TYPE_CHECKING:
     from .prefilter import Prefilter
@@ -475,4 +476,6 @@ def _run_summaries(
 def _top_level_names(root: Path, files: list[Path] | list[str]) -> frozenset[str]:
     """Every segment of every module name in the project: what "internal" means (a
     module named from the root, ``backend.app.db``, may be imported as ``app.db``)."""
-    return frozenset(segment for path in files for segment in module_name_for(str(path)).split(".")) - {""}
+    names = [module_name_for(str(path)) for path in files]
+    tops = {name.partition(".")[0] for name in names}
+    return frozenset(tops | ({segment for name in names for segment in name.split(".")[1:]} - KNOWN_ROOTS)) - {""}

@@ -433,7 +433,10 @@ class ProjectIndex:
     def packages(self) -> frozenset[str]:
         """First segments a name of this project can start with: a module's, or (for
         :meth:`_split`'s tails) any segment of one."""
-        return frozenset(segment for module in self.modules for segment in module.split("."))
+        tops = {module.partition(".")[0] for module in self.modules}
+        # A tail never starts at a modelled library's name: ``airflow.utils.sqlalchemy``
+        # does not make ``sqlalchemy.orm.Session`` a name of the project.
+        return frozenset(tops | {segment for module in self.modules for segment in module.split(".")[1:]} - KNOWN_ROOTS)
 
     def digest(self) -> str:
         """Changes whenever any summary (or the deployment) changes: part of every cached result's key."""
