@@ -106,8 +106,9 @@ def health():
             return f"{made} on every call of request handler `{name}`; create it once at module level or in the app lifespan"
         reason = model.per_call_reason(function)
         if ownership.outcome in _KEPT_ON_AN_OBJECT:
-            if reason is None or ownership.outcome is Outcome.STORED_AND_CLOSED:
-                return None  # an object built once keeps it, or its owner disposes it
+            constructing = getattr(function, "name", None) is not None and function.name.value == "__init__"  # type: ignore[union-attr]
+            if reason is None or not constructing or ownership.outcome is Outcome.STORED_AND_CLOSED:
+                return None  # an object built once keeps it, its owner disposes it, or a method caches it on self
             return (
                 f"{made} in every `{name.partition('.')[0]}`, and {reason} builds one per call without disposing it; "
                 "make one engine at module level and share it"
