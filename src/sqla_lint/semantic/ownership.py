@@ -416,7 +416,10 @@ class OwnershipAnalysis:
         if kind is Kind.ENGINE_RESULT and any(self._next_statement(call, close) for close in close_calls):
             # Read to its end straight away: an error while reading closes it too.
             return Ownership(Outcome.CLOSED, holder, close_calls)
-        if not others and any(self._next_statement(call, close) for close in close_calls):
+        if any(
+            self._next_statement(call, close) and all(self.tree.order(r.node) > self.tree.order(close) for r in others)
+            for close in close_calls
+        ):
             # Opened and closed in the next statement, unused between (a connectivity
             # probe): no statement can raise in between, so no path skips the close.
             return Ownership(Outcome.CLOSED, holder, close_calls)
