@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 _FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
 _CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
 _MAX_DEPTH = 12
+_UNKNOWN = object()
 
 
 class RelevanceMatcher:
@@ -69,6 +70,7 @@ class ProjectIndex:
         self._callers: dict[str, list[CallSite]] | None = None
         self._removed: set[str] | None = None
         self._disposed: set[str] | None = None
+        self._splits: dict[str, object] = {}
         # Worker processes and connection limits (SQA506), found by the layer that reads
         # deployment files and configuration; part of the digest, so results follow them.
         self.deployment: Deployment | None = None
@@ -81,6 +83,12 @@ class ProjectIndex:
         # hash, module name): the prefilter's verdict and what its names resolve to. The
         # lint of that file then needs no parse of its own to decide whether libcst must.
         self.screens: dict[tuple[str, str], tuple[bool, set[str] | None]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        """Workers get the index without the lookups remembered here (a search's worth)."""
+        state = dict(self.__dict__)
+        state["_splits"] = {}
+        return state
 
     def screen(self, content: str, module: str) -> tuple[bool, set[str] | None] | None:
         """What the build's parse of this text said, if it (or the last build) parsed it:
@@ -105,6 +113,14 @@ class ProjectIndex:
     # -- symbols -------------------------------------------------------------------------
 
     def _split(self, qualified: str) -> tuple[ModuleSummary, str] | None:
+        """The module that holds ``qualified`` and the name inside it (asked hundreds of
+        thousands of times in a project's search, so remembered)."""
+        known = self._splits.get(qualified, _UNKNOWN)
+        if known is _UNKNOWN:
+            known = self._splits[qualified] = self._split_uncached(qualified)
+        return known  # type: ignore[return-value]
+
+    def _split_uncached(self, qualified: str) -> tuple[ModuleSummary, str] | None:
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             prefix = ".".join(parts[:cut])
