@@ -392,3 +392,25 @@ def test_a_project_module_named_like_a_library_does_not_make_the_library_interna
     assert "sqlalchemy" not in index.packages and {"app", "utils"} <= index.packages
     assert index.symbol_kind("utils.sqlalchemy.SessionLocal") is Kind.SESSION_FACTORY  # the tail still finds it
     assert not index.wants({"sqlalchemy.orm.Session"})
+
+
+def test_a_constructor_says_which_parameters_it_keeps():
+    facts = _facts(
+        """
+        class ExecutionEngine:
+            def __init__(self, name, engine=None, *, pool=None):
+                self.name = name
+                self.engine = engine
+                self._pool = pool
+
+            def close(self):
+                self.engine.dispose()
+        """
+    )
+    kept = facts.functions["ExecutionEngine.__init__"].kept_parameters
+    assert kept == (("name", 0, "name"), ("engine", 1, "engine"), ("pool", -1, "_pool"))
+    assert facts.disposes == ["app.db.ExecutionEngine.engine"]
+    index = ProjectIndex(Path("."), {facts.module: facts})
+    assert index.disposes_what_it_keeps("app.db.ExecutionEngine", "engine", None)
+    assert index.disposes_what_it_keeps("app.db.ExecutionEngine", None, 1)
+    assert not index.disposes_what_it_keeps("app.db.ExecutionEngine", "pool", None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,7 +31,10 @@ from .semantic.symbols import KNOWN_ROOTS
 if TYPE_CHECKING:
     from .prefilter import Prefilter
 
-SUMMARY_FORMAT = 5  # 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
+# ``x.dispose()``, or ``x.dispose`` handed to a hook: a module that disposes an engine it
+# was given (a class's ``close``, another module's shutdown hook) answers SQA501 and SQA505.
+DISPOSE_CALL = re.compile(rb"\.dispose\b")
+SUMMARY_FORMAT = 6  # 6: kept constructor parameters; 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,7 @@ class _Build:
             may_use_known_api(data)
             or _prefilter(self.factories).names_a_factory(data)
             or COMPATIBILITY_IMPORT.search(data) is not None  # what it re-exports is tracked
+            or DISPOSE_CALL.search(data) is not None  # what it disposes counts for other modules
         )
 
     def index(self, digest: str | None = None) -> ProjectIndex:

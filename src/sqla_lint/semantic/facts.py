@@ -89,6 +89,8 @@ class FunctionSummary:
     is_cached: bool = False
     creates_engine: bool = False  # SQA501 then asks who calls it, from anywhere in the project
     keeps_result: bool = False  # a memo of its own: callers share what it returns, and own none of it
+    # ``__init__`` only: (parameter, position without ``self``, attribute) for ``self.attr = param``
+    kept_parameters: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass
@@ -121,6 +123,7 @@ class ModuleSummary:
                     "is_cached": f.is_cached,
                     "creates_engine": f.creates_engine,
                     "keeps_result": f.keeps_result,
+                    "kept_parameters": [list(kept) for kept in f.kept_parameters],
                 }
                 for name, f in self.functions.items()
             },
@@ -145,6 +148,7 @@ class ModuleSummary:
                 is_cached=bool(f.get("is_cached")),
                 creates_engine=bool(f.get("creates_engine")),
                 keeps_result=bool(f.get("keeps_result")),
+                kept_parameters=tuple(tuple(kept) for kept in f.get("kept_parameters", ())),  # type: ignore[misc,union-attr]
             )
             for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
         }
@@ -720,6 +724,26 @@ class ModuleFacts:
                 return True
         return any(name.endswith("cached_property") for name in self.decorator_names(function))
 
+    def kept_parameters(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tuple[str, int, str], ...]:
+        """``self.engine = engine`` in ``__init__``: which parameters the object keeps, where
+        a caller passes them (position without ``self``), and under which attribute."""
+        arguments = function.args
+        positional = [param.arg for param in (*arguments.posonlyargs, *arguments.args)][1:]
+        names = set(positional) | {param.arg for param in arguments.kwonlyargs}
+        kept = []
+        for assignment in self.assignments_in.get(function, ()):
+            for target, value in _assigned(assignment):
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                    and isinstance(value, ast.Name)
+                    and value.id in names
+                ):
+                    position = positional.index(value.id) if value.id in positional else -1
+                    kept.append((value.id, position, target.attr))
+        return tuple(kept)
+
     def memoises(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether ``function`` keeps what it returns for the process: stored in a module
         dict (``_engines[url] = engine``; ``return cache.setdefault(url, make(url))``) or
@@ -1039,6 +1063,7 @@ class ModuleFacts:
                 is_cached=self.is_cached(function),
                 creates_engine=function in creating_engines,
                 keeps_result=keeps_result,
+                kept_parameters=self.kept_parameters(function) if function.name == "__init__" else (),
             )
         for call in self.calls:
             callee = self.qualified_name(call.func)

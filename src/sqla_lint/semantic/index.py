@@ -240,6 +240,23 @@ class ProjectIndex:
             for receiver in self._disposed
         )
 
+    def disposes_what_it_keeps(self, callee: str, keyword: str | None, position: int | None) -> bool:
+        """Whether calling ``callee`` (a project class) with an engine as this argument hands
+        it to an object that keeps it and disposes it: ``ExecutionEngine(engine=engine)``
+        whose ``__init__`` does ``self.engine = engine`` and whose ``close`` disposes
+        ``self.engine``."""
+        constructor = self.called_function(callee)
+        if not constructor.endswith(".__init__"):
+            return False
+        summary = self.function(constructor)
+        if summary is None:
+            return False
+        owner = constructor.removesuffix(".__init__")
+        return any(
+            (keyword == parameter or (keyword is None and position == at)) and self.is_disposed(f"{owner}.{attribute}")
+            for parameter, at, attribute in summary.kept_parameters
+        )
+
     def has_shutdown_point(self) -> bool:
         """Whether the application ends its event loop somewhere it could dispose: a lifespan,
         a shutdown hook, ``asyncio.run``, in any module."""

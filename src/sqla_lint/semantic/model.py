@@ -862,6 +862,31 @@ class ModuleModel:
         facts = self.index.function(qualified) if qualified is not None else None
         return facts is not None and facts.keeps_result
 
+    def handed_to_a_disposer(self, creation: Creation, holder: str | None) -> bool:
+        """Whether the function hands what it made (as ``holder``) to a project object that
+        keeps it and disposes it (see ``ProjectIndex.disposes_what_it_keeps``)."""
+        if self.index is None or holder is None or creation.function is None:
+            return False
+        for call in self.tree.calls:
+            if self.tree.enclosing_function.get(call) is not creation.function:
+                continue
+            callee = self.qualified_name(call.func)
+            if callee is None and isinstance(call.func, cst.Name) and call.func.value in self.classes:
+                callee = f"{self.module_name}.{call.func.value}"
+            if callee is None:
+                continue
+            position = 0
+            for arg in call.args:
+                if arg.star:
+                    break
+                if isinstance(arg.value, cst.Name) and arg.value.value == holder:
+                    keyword = arg.keyword.value if arg.keyword is not None else None
+                    if self.index.disposes_what_it_keeps(callee, keyword, None if keyword else position):
+                        return True
+                if arg.keyword is None:
+                    position += 1
+        return False
+
     def may_run_more_than_once(self, function: FunctionNode) -> bool:
         """Whether nothing shows ``function`` runs only once: it has no caller the project
         can see, or one that is not once-per-process code (the index's judgement for a
