@@ -123,7 +123,7 @@ class ModuleSummary:
                     "is_cached": f.is_cached,
                     "creates_engine": f.creates_engine,
                     "keeps_result": f.keeps_result,
-                    "kept_parameters": [list(kept) for kept in f.kept_parameters],
+                    "kept_parameters": f.kept_parameters,
                 }
                 for name, f in self.functions.items()
             },
