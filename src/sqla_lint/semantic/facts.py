@@ -25,11 +25,14 @@ from .project import FactoryConfig
 from .symbols import (
     CALL_RESULT_LEAVES,
     CLOSING_WRAPPERS,
+    CONNECTION_FOR_ENGINE,
     CONNECTION_METHODS,
     CONNECTIONLESS_EXECUTE,
     CONTEXT_MANAGER_DECORATORS,
     KNOWN_ROOTS,
+    MAIN_FUNCTION_NAMES,
     ROUTE_DECORATOR_METHODS,
+    SESSION_FOR_FACTORY,
     Kind,
     annotation_kind,
     call_result_kind,
@@ -41,21 +44,6 @@ _FUNCTION_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 _LOOP_TYPES = (ast.For, ast.AsyncFor, ast.While)
 _COMPREHENSION_TYPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_SESSION_FOR_FACTORY = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
-_CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
-OWNED_KINDS = frozenset(
-    {
-        Kind.SESSION,
-        Kind.ASYNC_SESSION,
-        Kind.CONNECTION,
-        Kind.ASYNC_CONNECTION,
-        Kind.ENGINE,
-        Kind.ASYNC_ENGINE,
-        Kind.POOL,
-        Kind.SCOPED_REGISTRY,
-        Kind.ENGINE_RESULT,
-    }
-)
 _ENGINE_MAKER_LEAVES = frozenset(leaf for leaf, kinds in CALL_RESULT_LEAVES.items() if any(kind.is_engine for kind in kinds))
 # Command-line frameworks: a command runs once in the process that runs it.
 CLI_ROOTS = frozenset({"click", "typer", "asyncclick", "rich_click", "flask"})
@@ -67,8 +55,6 @@ _TRACKED_ATTRIBUTES = frozenset({"remove", "dispose"}) | _SHUTDOWN_REGISTRIES
 COMPATIBILITY_IMPORT = re.compile(rb"^try:[ \t]*\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]+(?:import|from)[ \t]+(?:sqlalchemy|sqlmodel)\b", re.M)
 # ``from . import x`` / ``from .db import x``: a relative import need not write its package.
 RELATIVE_IMPORT = re.compile(rb"(?<![A-Za-z0-9_])from[\s\\]+\.")
-# Entry points by convention: a CLI's ``main``, alembic's migration functions.
-MAIN_FUNCTION_NAMES = frozenset({"main", "cli", "run", "upgrade", "downgrade", "run_migrations_online", "run_migrations_offline"})
 
 
 @dataclass(frozen=True)
@@ -509,8 +495,8 @@ class ModuleFacts:
                 return kind
         if isinstance(func, ast.Attribute) and func.attr in CONNECTION_METHODS:
             receiver = self.kind_of(func.value)
-            if receiver in _CONNECTION_FOR_ENGINE:
-                return _CONNECTION_FOR_ENGINE[receiver]
+            if receiver in CONNECTION_FOR_ENGINE:
+                return CONNECTION_FOR_ENGINE[receiver]
         # An AsyncEngine has no execute(): only a sync engine executes without a connection.
         if isinstance(func, ast.Attribute) and func.attr == CONNECTIONLESS_EXECUTE and self.kind_of(func.value) is Kind.ENGINE:
             return Kind.ENGINE_RESULT
@@ -519,8 +505,8 @@ class ModuleFacts:
             if receiver is not None and receiver.is_session:
                 return Kind.BORROWED_CONNECTION  # the session's own connection, which it gives back
         callee_kind = self.kind_of(func)
-        if callee_kind in _SESSION_FOR_FACTORY:
-            return _SESSION_FOR_FACTORY[callee_kind]
+        if callee_kind in SESSION_FOR_FACTORY:
+            return SESSION_FOR_FACTORY[callee_kind]
         function = self.function_called(call)
         if function is not None and not self.is_cached(function):
             borrowed = self.borrowed_session_param(function)
@@ -627,7 +613,7 @@ class ModuleFacts:
             return False
         func = expression.func
         if isinstance(func, ast.Attribute) and func.attr == "begin":
-            return self.kind_of(func.value) in _SESSION_FOR_FACTORY
+            return self.kind_of(func.value) in SESSION_FOR_FACTORY
         if self.qualified_name(func) in CLOSING_WRAPPERS and expression.args:
             return self.opens_session(expression.args[0])
         return False

@@ -23,15 +23,25 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .facts import RELATIVE_IMPORT, CallSite, FunctionSummary, ModuleFacts, ModuleSummary
-from .symbols import KNOWN_ROOTS, Kind, call_result_kind
+from .facts import (
+    RELATIVE_IMPORT,
+    CallSite,
+    FunctionSummary,
+    ModuleFacts,
+    ModuleSummary,
+)
+from .symbols import (
+    CONNECTION_FOR_ENGINE,
+    KNOWN_ROOTS,
+    SESSION_FOR_FACTORY,
+    Kind,
+    call_result_kind,
+)
 
 if TYPE_CHECKING:
     from .budget import ConnectionBudget, Deployment
     from .pools import PoolSite
 
-_FACTORY_RESULTS = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
-_CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
 _MAX_DEPTH = 12
 _UNKNOWN = object()
 
@@ -194,8 +204,8 @@ class ProjectIndex:
         if external is not None:
             return call_result_kind(external)
         bound = self.symbol_kind(qualified, depth + 1)
-        if bound in _FACTORY_RESULTS:
-            return _FACTORY_RESULTS[bound]
+        if bound in SESSION_FOR_FACTORY:
+            return SESSION_FOR_FACTORY[bound]
         function = self.function(qualified)
         if function is not None and function.returns and not function.is_cached:
             return self.value_kind(function.returns, depth + 1)
@@ -211,7 +221,7 @@ class ProjectIndex:
             return self.call_kind(rest, depth + 1)
         if tag == "connect":
             engine = self.symbol_kind(rest, depth + 1)
-            return _CONNECTION_FOR_ENGINE.get(engine) if engine is not None else None
+            return CONNECTION_FOR_ENGINE.get(engine) if engine is not None else None
         return None
 
     # -- registries ----------------------------------------------------------------------

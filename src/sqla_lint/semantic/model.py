@@ -19,11 +19,15 @@ from .project import FactoryConfig
 from .symbols import (
     BOOKKEEPING_SESSION_ATTRIBUTES,
     CLOSING_WRAPPERS,
+    CONNECTION_FOR_ENGINE,
     CONNECTION_METHODS,
     CONNECTIONLESS_EXECUTE,
     CONTEXT_ENTERING_METHODS,
     CONTEXT_MANAGER_DECORATORS,
+    MAIN_FUNCTION_NAMES,
+    OWNED_KINDS,
     ROUTE_DECORATOR_METHODS,
+    SESSION_FOR_FACTORY,
     Kind,
     annotation_kind,
     call_result_kind,
@@ -62,25 +66,6 @@ class PoolConstructor:
         return self.opens is True and self.open_argument is None
 
 
-_SESSION_FOR_FACTORY = {
-    Kind.SESSION_FACTORY: Kind.SESSION,
-    Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION,
-}
-_CONNECTION_FOR_ENGINE = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
-OWNED_KINDS = frozenset(
-    {
-        Kind.SESSION,
-        Kind.ASYNC_SESSION,
-        Kind.CONNECTION,
-        Kind.ASYNC_CONNECTION,
-        Kind.ENGINE,
-        Kind.ASYNC_ENGINE,
-        Kind.POOL,
-        Kind.SCOPED_REGISTRY,
-        Kind.ENGINE_RESULT,
-    }
-)
-_MAIN_FUNCTION_NAMES = frozenset({"main", "cli", "run", "upgrade", "downgrade", "run_migrations_online", "run_migrations_offline"})
 
 
 @dataclass
@@ -215,8 +200,8 @@ class ModuleModel:
                 return kind
         if isinstance(func, cst.Attribute) and func.attr.value in CONNECTION_METHODS:
             receiver = self.kind_of(func.value)
-            if receiver in _CONNECTION_FOR_ENGINE:
-                return _CONNECTION_FOR_ENGINE[receiver]
+            if receiver in CONNECTION_FOR_ENGINE:
+                return CONNECTION_FOR_ENGINE[receiver]
         # An AsyncEngine has no execute(): only a sync engine executes without a connection.
         if isinstance(func, cst.Attribute) and func.attr.value == CONNECTIONLESS_EXECUTE and self.kind_of(func.value) is Kind.ENGINE:
             return Kind.ENGINE_RESULT
@@ -225,8 +210,8 @@ class ModuleModel:
             if receiver is not None and receiver.is_session:
                 return Kind.BORROWED_CONNECTION  # the session's own connection, which it gives back
         callee_kind = self.kind_of(func)
-        if callee_kind in _SESSION_FOR_FACTORY:
-            return _SESSION_FOR_FACTORY[callee_kind]
+        if callee_kind in SESSION_FOR_FACTORY:
+            return SESSION_FOR_FACTORY[callee_kind]
         function = self.function_called(call)
         if function is not None and not self.is_cached(function):
             # A cached helper hands every caller the same object: callers do not own it.
@@ -351,7 +336,7 @@ class ModuleModel:
         return bool(values) and all(
             isinstance(value, cst.Call)
             and (factory := self.qualified_name(value.func)) is not None
-            and call_result_kind(factory) in _SESSION_FOR_FACTORY
+            and call_result_kind(factory) in SESSION_FOR_FACTORY
             and not _binds(value)
             for value in values
         )
@@ -470,7 +455,7 @@ class ModuleModel:
             return False
         func = expression.func
         if isinstance(func, cst.Attribute) and func.attr.value == "begin":
-            return self.kind_of(func.value) in _SESSION_FOR_FACTORY
+            return self.kind_of(func.value) in SESSION_FOR_FACTORY
         if self.qualified_name(func) in CLOSING_WRAPPERS and expression.args:
             return self.opens_session(expression.args[0].value)
         return False
@@ -815,7 +800,7 @@ class ModuleModel:
             facts = self.index.function(f"{self.module_name}.{self.function_name(function)}")
             if facts is not None and facts.is_once:
                 return True  # the module facts' judgement (a CLI command, an entry point...)
-        if function.name.value in _MAIN_FUNCTION_NAMES:
+        if function.name.value in MAIN_FUNCTION_NAMES:
             return True
         declared = self.factories.called_once
         if declared:

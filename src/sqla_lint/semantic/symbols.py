@@ -114,6 +114,26 @@ _ANNOTATION_KINDS: dict[tuple[str, str], Kind] = {
     ("sqlalchemy", "AsyncConnection"): Kind.BORROWED_CONNECTION,
 }
 
+# What calling a factory, or connect()/begin() on an engine, gives.
+SESSION_FOR_FACTORY: dict[Kind, Kind] = {Kind.SESSION_FACTORY: Kind.SESSION, Kind.ASYNC_SESSION_FACTORY: Kind.ASYNC_SESSION}
+CONNECTION_FOR_ENGINE: dict[Kind, Kind] = {Kind.ENGINE: Kind.CONNECTION, Kind.ASYNC_ENGINE: Kind.ASYNC_CONNECTION}
+# Kinds whose creator owns what it made and must give it back.
+OWNED_KINDS = frozenset(
+    {
+        Kind.SESSION,
+        Kind.ASYNC_SESSION,
+        Kind.CONNECTION,
+        Kind.ASYNC_CONNECTION,
+        Kind.ENGINE,
+        Kind.ASYNC_ENGINE,
+        Kind.POOL,
+        Kind.SCOPED_REGISTRY,
+        Kind.ENGINE_RESULT,
+    }
+)
+# Entry points by convention: a CLI's ``main``, alembic's migration functions.
+MAIN_FUNCTION_NAMES = frozenset({"main", "cli", "run", "upgrade", "downgrade", "run_migrations_online", "run_migrations_offline"})
+
 # Engine methods that check a connection out of the pool.
 CONNECTION_METHODS = frozenset({"connect", "begin", "raw_connection"})
 # The SQLAlchemy 1.x engine method that checks a connection out for its result to hold.
