@@ -289,4 +289,4 @@ def test_a_warning_is_not_a_parse_error():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert prefilter._parses(b'PATTERN = "\\d+"\n')
+        assert prefilter.parses(b'PATTERN = "\\d+"\n')

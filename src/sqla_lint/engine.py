@@ -22,7 +22,7 @@ from .diagnostics import Diagnostic, FileResult, Fix, Location
 from .edits import ModuleText, decode, edits_between
 from .noqa import apply_noqa
 from .positions import positions_of
-from .prefilter import Prefilter, may_use_known_api
+from .prefilter import Prefilter, may_use_known_api, parses
 from .rules import RULES_BY_CODE, Finding, Rule, RuleContext
 from .rules.base import Rewrite
 from .semantic import ModuleModel
@@ -77,12 +77,15 @@ def _screen(
     if index is not None:
         from .cache import content_hash
 
-        known = index.screen(content_hash(source), module_name_for(path))
+        content, module = content_hash(source), module_name_for(path)
+        known = index.screen(content, module)
         if known is not None:
             verdict, referenced = known
             if verdict or referenced is None:
                 return True, tree
-            return index.used_by(source, module_name_for(path), Path(path).name == "__init__.py", referenced=referenced), tree
+            return index.used_by(source, module, Path(path).name == "__init__.py", referenced=referenced), tree
+        if (content, module) in index.ruled_out:
+            return SYNTAX_ERROR_CODE in settings.enabled and tree is None and not parses(source), tree
     if tree is None and (may_use_known_api(source) or (index is not None and index.might_be_used_by(source))):
         tree = cpython_tree(source)
     if prefilter_for(settings).needs_analysis(source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from .cache import content_hash, tool_fingerprint
 from .discovery import UnreadableError, read_source, relative_files
 from .semantic.facts import COMPATIBILITY_IMPORT, ModuleFacts, ModuleSummary
-from .semantic.index import ProjectIndex
+from .semantic.index import ProjectIndex, RelevanceMatcher
 from .semantic.project import FactoryConfig, module_name_for
 from .semantic.summaries import summary_of
 from .semantic.symbols import KNOWN_ROOTS
@@ -62,8 +62,8 @@ def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], f
         facts = ModuleFacts(tree, module, factories, is_package)
         summary, references = summary_of(facts, project_packages), facts.references()
     except RecursionError:
-        summary, references = None, None
-    return FileFacts(summary, references, _prefilter(factories).needs_analysis(data, tree, check_syntax=False))
+        return FileFacts(None, None, True)
+    return FileFacts(summary, references, _prefilter(factories).needs_analysis(data, tree, check_syntax=False, facts=facts))
 
 
 @lru_cache(maxsize=8)
@@ -212,6 +212,7 @@ def build_index(
             cache.save(build, tree, index.digest())
     index.file_hashes = {build.paths[relative]: content for relative, content in build.digests.items()}
     index.screens = build.screens(cache)
+    index.ruled_out = {(build.digests[relative], module_name_for(build.paths[relative])) for relative in build.ruled_out}
     return index
 
 
@@ -270,6 +271,7 @@ class _Build:
         self.seeds: set[str] = set()
         self.parsed: dict[str, ModuleSummary | None] = {}
         self.screens_parsed: dict[str, tuple[bool, set[str] | None]] = {}  # relative -> what linting it needs
+        self.ruled_out: set[str] = set()  # files the search's text tests left out, every one
 
     @cached_property
     def packages(self) -> frozenset[str]:
@@ -359,17 +361,29 @@ class _Build:
         self.seeds = {relative for relative in self.digests if self.is_seed(relative)}
         done: set[str] = set()
         pending = sorted(self.seeds)
+        # The text test grows with the index: a file that failed it for the names of the
+        # rounds before is tested again only for the names (or modules) new since, so each
+        # file is scanned about once for every name, not once per round.
+        tested: dict[str, set[str]] = {}
+        text_matched: set[str] = set()
         while pending:
             done.update(pending)
             for relative, summary in self.summarise(pending, cache).items():
                 if summary is not None:
                     self.by_file[relative] = summary
             partial = self.index()
-            matcher = partial.relevance_matcher
-            candidates = [r for r in self.digests if r not in done and matcher.matches(self.contents[r])]
+            fresh = _untested(partial.relevance_names(), tested)
+            if fresh:
+                matcher = RelevanceMatcher(fresh)
+                text_matched.update(
+                    r for r in self.digests if r not in done and r not in text_matched and matcher.matches(self.contents[r])
+                )
+            candidates = [r for r in self.digests if r in text_matched and r not in done]
             uncached = [r for r in candidates if cache is None or not cache.references(r, self.digests[r])[0]]
             self.parse(uncached)
             pending = [relative for relative in candidates if partial.wants(self.references(relative, cache))]
+        # The last round tested every file left with the final index's names.
+        self.ruled_out = {relative for relative in self.digests if relative not in done and relative not in text_matched}
         return self.index()
 
     def reuse(self, cache: IndexCache, tree: str) -> ProjectIndex | None:
@@ -461,6 +475,18 @@ class _Build:
         for relative, (verdict, _) in self.screens_parsed.items():
             entry(relative)["screen"] = verdict
         return entries
+
+
+def _untested(names: dict[str, set[str]], tested: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The (name, module) pairs of ``names`` not in ``tested``, which then holds them too."""
+    fresh: dict[str, set[str]] = {}
+    for name, modules in names.items():
+        seen = tested.setdefault(name, set())
+        new = modules - seen
+        if new:
+            fresh[name] = new
+            seen |= new
+    return fresh
 
 
 def _run_summaries(

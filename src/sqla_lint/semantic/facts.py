@@ -23,6 +23,7 @@ from typing import Callable, Union
 
 from .project import FactoryConfig
 from .symbols import (
+    ANNOTATION_LEAVES,
     CALL_RESULT_LEAVES,
     CLOSING_WRAPPERS,
     CONNECTION_FOR_ENGINE,
@@ -51,6 +52,8 @@ CLI_COMMAND_DECORATORS = frozenset({"command", "group"})
 _SHUTDOWN_KEYWORDS = frozenset({"lifespan", "lifespan_context", "on_shutdown", "on_cleanup"})
 _SHUTDOWN_REGISTRIES = frozenset({"on_shutdown", "on_cleanup", "cleanup_ctx", "lifespan_context"})
 _TRACKED_ATTRIBUTES = frozenset({"remove", "dispose"}) | _SHUTDOWN_REGISTRIES
+# Attribute names that may spell a known symbol (``sa.orm.Session``): the screen's seeds.
+KNOWN_LEAVES = frozenset(CALL_RESULT_LEAVES) | frozenset(ANNOTATION_LEAVES)
 # A module-level ``try:`` whose body imports a modelled library: a compatibility module.
 COMPATIBILITY_IMPORT = re.compile(rb"^try:[ \t]*\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]+(?:import|from)[ \t]+(?:sqlalchemy|sqlmodel)\b", re.M)
 # ``from . import x`` / ``from .db import x``: a relative import need not write its package.
@@ -251,6 +254,16 @@ class ModuleFacts:
         # Names a module-level ``try:`` imports (``try: import sqlalchemy as sa`` / ``except
         # ImportError: sa = None``): a compatibility module the rest of the project imports from.
         self.compatibility_names: set[str] = set()
+        # What the screen (:mod:`.screen`) reads: every name written and how often, the
+        # attributes that spell a known symbol, the import statements, assignments, ``with``
+        # items and returned or yielded values, wherever they are.
+        self.name_counts: dict[str, int] = {}
+        self.known_attributes: list[ast.Attribute] = []
+        self.import_statements: list[ast.Import | ast.ImportFrom] = []
+        self.all_assignments: list[ast.Assign | ast.AnnAssign | ast.NamedExpr] = []
+        self.assignment_annotations: list[ast.expr] = []
+        self.with_items: list[ast.withitem] = []
+        self.results: list[ast.expr] = []
         self._walk(tree)
         # In source order, as a reader meets them (CPython's tree puts decorators after
         # the body): the first reason found for a per-call judgement is the one reported.
@@ -272,13 +285,16 @@ class ModuleFacts:
         self.class_attributes = self._class_attributes()
         self._kinds: dict[ast.AST, Kind | None] = {}
         self._in_progress: set[ast.AST] = set()
+        # Each callee is resolved by several questions (kinds, handlers, pools, calls):
+        # once per node.
+        self._qualified: dict[ast.AST, str | None] = {}
 
     # -- the walk ------------------------------------------------------------------------
 
     def _walk(self, tree: ast.Module) -> None:
         """Iterative, in source order: parents, enclosing function and class, and the node
         lists the questions below need."""
-        parent, function_of, enclosing_class = self.parent, self.function_of, self.enclosing_class
+        parent, function_of, enclosing_class, name_counts = self.parent, self.function_of, self.enclosing_class, self.name_counts
         # (node, its parent, innermost function, innermost class)
         stack: list[tuple[ast.AST, ast.AST | None, FunctionNode | None, ast.ClassDef | None]] = [(tree, None, None, None)]
         while stack:
@@ -303,15 +319,21 @@ class ModuleFacts:
                 self.calls.append(node)  # type: ignore[arg-type]
             elif kind is ast.Name:
                 function_of[node] = function
-                self.chains.add(node.id)  # type: ignore[attr-defined]
+                identifier = node.id  # type: ignore[attr-defined]
+                self.chains.add(identifier)
+                name_counts[identifier] = name_counts.get(identifier, 0) + 1
             elif kind is ast.Attribute:
                 function_of[node] = function
-                if node.attr in _TRACKED_ATTRIBUTES:  # type: ignore[attr-defined]
-                    self.attributes_named[node.attr].append(node)  # type: ignore[arg-type,attr-defined]
+                attribute = node.attr  # type: ignore[attr-defined]
+                if attribute in _TRACKED_ATTRIBUTES:
+                    self.attributes_named[attribute].append(node)  # type: ignore[arg-type]
+                if attribute in KNOWN_LEAVES:
+                    self.known_attributes.append(node)  # type: ignore[arg-type]
                 written = written_chain(node)
                 if written is not None:
                     self.chains.add(written)
             elif kind is ast.Import:
+                self.import_statements.append(node)  # type: ignore[arg-type]
                 guarded = type(up) is ast.Try and function is None and klass is None
                 for alias in node.names:  # type: ignore[attr-defined]
                     local = alias.asname or alias.name.partition(".")[0]
@@ -320,6 +342,7 @@ class ModuleFacts:
                         self.compatibility_names.add(local)
                 continue
             elif kind is ast.ImportFrom:
+                self.import_statements.append(node)  # type: ignore[arg-type]
                 guarded = type(up) is ast.Try and function is None and klass is None
                 base = node.module or ""  # type: ignore[attr-defined]
                 if node.level:  # type: ignore[attr-defined]
@@ -331,6 +354,9 @@ class ModuleFacts:
                             self.compatibility_names.add(alias.asname or alias.name)
                 continue
             elif kind is ast.Assign or kind is ast.AnnAssign:
+                self.all_assignments.append(node)  # type: ignore[arg-type]
+                if kind is ast.AnnAssign:
+                    self.assignment_annotations.append(node.annotation)  # type: ignore[attr-defined]
                 if function is not None:
                     self.assignments_in[function].append(node)
                 elif klass is not None:
@@ -338,15 +364,22 @@ class ModuleFacts:
                 else:
                     self.module_assignments.append(node)  # type: ignore[arg-type]
             elif kind is ast.NamedExpr:
+                self.all_assignments.append(node)  # type: ignore[arg-type]
                 if function is not None:
                     self.assignments_in[function].append(node)
             elif kind is ast.With or kind is ast.AsyncWith:
                 function_of[node] = function
+                self.with_items.extend(node.items)  # type: ignore[attr-defined]
                 if function is not None:
                     self.withs_in[function].append(node)  # type: ignore[arg-type]
             elif kind is ast.Return:
+                if node.value is not None:  # type: ignore[attr-defined]
+                    self.results.append(node.value)  # type: ignore[attr-defined]
                 if function is not None:
                     self.returns_in[function].append(node)  # type: ignore[arg-type]
+            elif kind is ast.Yield or kind is ast.YieldFrom:
+                if node.value is not None:  # type: ignore[attr-defined]
+                    self.results.append(node.value)  # type: ignore[attr-defined]
             elif kind is ast.Global:
                 if function is not None:
                     self.globals_declared[function].update(node.names)  # type: ignore[attr-defined]
@@ -410,10 +443,16 @@ class ModuleFacts:
 
     def qualified_name(self, node: ast.AST) -> str | None:
         """What a Name/Attribute chain refers to through the module's imports."""
-        if not isinstance(node, (ast.Name, ast.Attribute)):
-            return None
-        written = dotted(node)
-        return self.resolve_dotted(written) if written is not None else None
+        try:
+            return self._qualified[node]
+        except KeyError:
+            pass
+        qualified = None
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            written = dotted(node)
+            qualified = self.resolve_dotted(written) if written is not None else None
+        self._qualified[node] = qualified
+        return qualified
 
     def references(self) -> set[str]:
         """What every name and attribute chain of the module resolves to through its

@@ -93,6 +93,10 @@ class ProjectIndex:
         # hash, module name): the prefilter's verdict and what its names resolve to. The
         # lint of that file then needs no parse of its own to decide whether libcst must.
         self.screens: dict[tuple[str, str], tuple[bool, set[str] | None]] = {}
+        # Files, by (content hash, module name), that the build's text tests ruled out: no
+        # known API, no configured factory, no name the index tracks beside its module's.
+        # Linting one needs only its syntax check.
+        self.ruled_out: set[tuple[str, str]] = set()
 
     def __getstate__(self) -> dict[str, object]:
         """Workers get the index without the lookups remembered here (a search's worth)."""
@@ -117,7 +121,7 @@ class ProjectIndex:
         modules[summary.module] = summary
         index = cls(within.root if within is not None else root, modules)
         if within is not None:
-            index.deployment, index.screens = within.deployment, within.screens
+            index.deployment, index.screens, index.ruled_out = within.deployment, within.screens, within.ruled_out
         return index
 
     # -- symbols -------------------------------------------------------------------------
