@@ -103,3 +103,29 @@ def test_only_engines_are_judged_by_their_description():
         """
     )
     assert Outcome.NEVER_CONNECTS not in outcomes.values()
+
+
+@pytest.mark.parametrize(
+    "registration",
+    [
+        "stack.callback(engine.dispose)",
+        "stack.push_async_callback(engine.dispose)",
+        "atexit.register(engine.dispose)",
+        "weakref.finalize(holder, engine.dispose)",
+        "request.addfinalizer(engine.dispose)",
+    ],
+)
+def test_a_dispose_handed_to_a_callback_is_context_managed(registration):
+    outcomes = _outcomes(
+        f"""
+        import atexit, weakref
+        import sqlalchemy as sa
+
+        def work(url, stack, holder, request):
+            engine = sa.create_engine(url)
+            {registration}
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        """
+    )
+    assert outcomes["work"] is Outcome.CONTEXT_MANAGED

@@ -7,8 +7,10 @@ from ..semantic import Creation, Outcome
 from .base import Finding, Rule, RuleContext
 
 # Disposed after use: outside a ``finally`` too, as one-shot code does (SQLAlchemy's own
-# examples). Not a leak, and a new pool per run or per item (a database per URL) is the point.
-_DISPOSED = frozenset({Outcome.CLOSED, Outcome.SUCCESS_PATH_ONLY, Outcome.USED_OUTSIDE_TRY})
+# examples), or by what its ``dispose`` is handed to (an engine is context-managed only that
+# way: ``stack.callback(engine.dispose)``, ``atexit.register``, ``weakref.finalize``). Not a
+# leak, and a new pool per run or per item (a database per URL) is the point.
+_DISPOSED = frozenset({Outcome.CLOSED, Outcome.SUCCESS_PATH_ONLY, Outcome.USED_OUTSIDE_TRY, Outcome.CONTEXT_MANAGED})
 # Where the engine ends up when a function makes it once and keeps it.
 _KEPT_FOR_THE_PROCESS = frozenset({Outcome.STORED_GLOBALLY, Outcome.STORED_IN_CONTAINER})
 _KEPT_ON_AN_OBJECT = frozenset(
