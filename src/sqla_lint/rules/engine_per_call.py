@@ -7,8 +7,10 @@ from ..semantic import Creation, Outcome
 from .base import Finding, Rule, RuleContext
 
 # Disposed after use: outside a ``finally`` too, as one-shot code does (SQLAlchemy's own
-# examples). Not a leak, and a new pool per run or per item (a database per URL) is the point.
-_DISPOSED = frozenset({Outcome.CLOSED, Outcome.SUCCESS_PATH_ONLY, Outcome.USED_OUTSIDE_TRY})
+# examples), or by what its ``dispose`` is handed to (an engine is context-managed only that
+# way: ``stack.callback(engine.dispose)``, ``atexit.register``, ``weakref.finalize``). Not a
+# leak, and a new pool per run or per item (a database per URL) is the point.
+_DISPOSED = frozenset({Outcome.CLOSED, Outcome.SUCCESS_PATH_ONLY, Outcome.USED_OUTSIDE_TRY, Outcome.CONTEXT_MANAGED})
 # Where the engine ends up when a function makes it once and keeps it.
 _KEPT_FOR_THE_PROCESS = frozenset({Outcome.STORED_GLOBALLY, Outcome.STORED_IN_CONTAINER})
 _KEPT_ON_AN_OBJECT = frozenset(
@@ -41,8 +43,10 @@ class EnginePerCall(Rule):
     ## When to ignore it
     It stays silent on what runs once per process (module level, `main()`, a click, typer or
     Flask CLI command, a lifespan, a cached or `None`-guarded factory, an object built once
-    at module level) and on an engine disposed after use, one per run or one per item (a
-    database per URL), except in a request handler, where a pool per request is never right.
+    at module level), on an engine disposed after use, one per run or one per item (a
+    database per URL), except in a request handler, where a pool per request is never right,
+    and on an engine only read for its `dialect`, `url`, `name` or `driver`, which never
+    opens a connection.
     What the code cannot show runs once (an app factory a framework calls) is declared with
     `called-once`; anything else, `# noqa: SQA501`.
 
@@ -94,8 +98,8 @@ def health():
         if model.is_once_per_process(function):
             return None
         ownership = context.ownership_of(creation)
-        if ownership.outcome in _KEPT_FOR_THE_PROCESS:
-            return None
+        if ownership.outcome in _KEPT_FOR_THE_PROCESS or ownership.outcome is Outcome.NEVER_CONNECTS:
+            return None  # made once and kept, or only its dialect or URL read: its pool stays empty
         name = model.function_name(function)
         made = f"`{creation.source}` creates a new engine (a connection pool)"
         if ownership.outcome in _DISPOSED and function not in model.request_handlers:

@@ -22,6 +22,7 @@ from .symbols import (
     CLEANUP_REGISTRARS,
     CLOSING_WRAPPERS,
     DML_CONSTRUCTS,
+    ENGINE_DESCRIPTION_ATTRIBUTES,
     MATERIALIZING_BUILTINS,
     RESULT_EXHAUSTING_METHODS,
     RESULT_PLAIN_ATTRIBUTES,
@@ -72,6 +73,9 @@ class Outcome(enum.Enum):
     # A result of ``engine.execute()`` for a statement that returns no rows (an ``UPDATE``,
     # DDL): SQLAlchemy closes its cursor and gives the connection back straight away.
     NO_ROWS = "returns no rows"
+    # An engine only read for what describes it (``engine.dialect``, ``engine.url``): it
+    # connects lazily, so its pool never opens a connection and there is nothing to give back.
+    NEVER_CONNECTS = "never checks out a connection"
     UNKNOWN = "used in a way the analysis does not follow"
     # Leaks.
     ANONYMOUS = "never bound to a name, so nobody can close it"
@@ -399,6 +403,8 @@ class OwnershipAnalysis:
         if yields:
             return self._yielded(function, name, yields, close_calls, names, call)
         kind = self.model.kind_of(call)
+        if kind is not None and kind.is_engine and references and all(self._describes_engine_only(r) for r in references):
+            return Ownership(Outcome.NEVER_CONNECTS, holder)
         if kind is Kind.ENGINE_RESULT and references and all(self._counts_rows_only(r) for r in references):
             return Ownership(Outcome.NO_ROWS, holder)  # only ``rowcount`` read: a statement without rows
         if kind is not None and kind.is_session and self._ends_transaction_on_every_path(function, name, call, references):
@@ -856,6 +862,21 @@ class OwnershipAnalysis:
             and attribute.value is reference.node
             and attribute.attr.value in RESULT_PLAIN_ATTRIBUTES
         )
+
+    def _describes_engine_only(self, reference: _Reference) -> bool:
+        """``engine.dialect``, ``engine.url.database``, ``engine.name``: a read of what
+        describes an engine, which never checks out a connection. Anything else (a call on
+        it, ``engine.pool``, passing it on, another name for it) may connect."""
+        attribute = self.tree.parent.get(reference.node)
+        if not (
+            reference.use is _Use.PLAIN
+            and isinstance(attribute, cst.Attribute)
+            and attribute.value is reference.node
+            and attribute.attr.value in ENGINE_DESCRIPTION_ATTRIBUTES
+        ):
+            return False
+        outer = self.tree.parent.get(attribute)
+        return not (isinstance(outer, cst.Call) and outer.func is attribute)
 
     def _reads_to_the_end(self, ref: cst.Name) -> bool:
         """``for row in result``, ``[r.id for r in result]``, ``list(result)``: iteration that

@@ -303,6 +303,9 @@ SINGLE_ROW_METHODS = frozenset({"first", "one", "one_or_none", "scalar", "scalar
 # Result / Query methods and attributes whose value is a number or names, never an instance.
 COUNTING_METHODS = frozenset({"count", "keys"})
 RESULT_PLAIN_ATTRIBUTES = frozenset({"rowcount", "lastrowid", "returns_rows", "is_insert", "inserted_primary_key"})
+# Engine attributes that describe it and hold no reference to its pool: reading them never
+# checks out a connection (an engine connects lazily, on first ``connect()``).
+ENGINE_DESCRIPTION_ATTRIBUTES = frozenset({"dialect", "url", "name", "driver"})
 # Builtins whose result is a number, a string or a bool, whatever they are given.
 PLAIN_BUILTINS = frozenset(
     {
