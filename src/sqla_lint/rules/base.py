@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import ClassVar
 
 import libcst as cst
+from libcst.metadata import CodeRange
 
 from ..diagnostics import Applicability
 from ..semantic import Creation, ModuleModel, Outcome, Ownership, OwnershipAnalysis
@@ -56,6 +57,12 @@ class RuleContext:
     @cached_property
     def ownership(self) -> OwnershipAnalysis:
         return OwnershipAnalysis(self.model)
+
+    def positions_of(self, nodes: list[cst.CSTNode]) -> dict[cst.CSTNode, CodeRange]:
+        """Where ``nodes`` are in the source (a code-generation pass: ask only for a few)."""
+        from ..positions import positions_of
+
+        return positions_of(self.model.module, self.model.tree, nodes)
 
     def ownership_of(self, creation: Creation) -> Ownership:
         closers = closers_for(creation.kind)
@@ -107,7 +114,7 @@ def leak_message(context: RuleContext, creation: Creation, ownership: Ownership,
         subject = f"{noun} from `{creation.source}`"
     owner = ""
     if creation.function is not None:
-        owner_class = context.model.tree.class_of_function(creation.function)
+        owner_class = context.model.class_of_function(creation.function)
         owner = owner_class.name.value if owner_class is not None else ""
     closer = f"{'await ' if creation.kind.is_async else ''}{variable}.close()"
     return _LEAK_PHRASES[ownership.outcome].format(

@@ -51,7 +51,7 @@ def get_sessionmaker():
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         model = context.model
-        for function in model.tree.function_defs:
+        for function in model.function_defs:
             decorator = model.cache_decorator(function)
             if decorator is None:
                 continue

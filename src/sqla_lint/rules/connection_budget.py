@@ -86,7 +86,7 @@ async_engine = create_async_engine(DATABASE_URL, pool_size=10, max_overflow=10)
         largest = budget.largest
         if not budget.exceeded or largest is None or largest.site.module != model.module_name:
             return
-        node = _node_at(model, candidates, largest.site)
+        node = _node_at(context, candidates, largest.site)
         if node is None:
             return
         site = largest.site
@@ -104,14 +104,12 @@ async_engine = create_async_engine(DATABASE_URL, pool_size=10, max_overflow=10)
 def _budget(model: ModuleModel) -> ConnectionBudget | None:
     """The project's budget, from the index (a file linted alone has a one-module index of
     its own facts; only one CPython cannot read at all has none, and no budget)."""
-    return model.index.connection_budget() if model.index is not None else None
+    return model.connection_budget()
 
 
-def _node_at(model: ModuleModel, candidates: list[cst.Call], site: PoolSite) -> cst.Call | None:
+def _node_at(context: RuleContext, candidates: list[cst.Call], site: PoolSite) -> cst.Call | None:
     """The libcst call CPython placed at ``site``'s line and column."""
-    from ..positions import positions_of
-
-    positions = positions_of(model.module, model.tree, candidates)
+    positions = context.positions_of(candidates)
     for call in candidates:
         start = positions[call].start
         if start.line == site.line and start.column == site.column:

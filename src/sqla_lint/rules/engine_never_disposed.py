@@ -128,11 +128,10 @@ def _application_holder(model: ModuleModel, creation: Creation, outcome: Outcome
 def _disposed(model: ModuleModel, creation: Creation, holder: str) -> bool:
     if disposed_in_module(model, holder):
         return True
-    index = model.index
-    return index is not None and index.is_disposed(model.qualified_receiver(holder, model.module_name, creation.call))
+    return model.disposed_in_project(holder, creation.call)
 
 
 def _has_shutdown_point(model: ModuleModel) -> bool:
     if has_shutdown_point(model):
         return True
-    return model.index is not None and model.index.has_shutdown_point()
+    return model.project_has_shutdown_point()

@@ -185,12 +185,11 @@ def _shutdown_fixes(model: ModuleModel, leaked: list[Creation]) -> dict[cst.Call
             guarded.append((creation, model.source_of(binding.target), statements))
         if yield_line is None:
             continue
-        block = model.tree.parent.get(yield_line)
+        block = model.parent_of(yield_line)
         assert isinstance(block, cst.IndentedBlock)
-        config = model.module.config_for_parsing
         try:
             cleanup = [
-                cst.parse_statement(statement.format(holder), config)
+                model.parse_statement(statement.format(holder))
                 for _, holder, statements in reversed(guarded)
                 for statement in statements
             ]

@@ -80,7 +80,7 @@ async def startup(app):
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         model = context.model
-        for call in model.tree.calls:
+        for call in model.calls:
             constructor = model.psycopg_pool_constructor(call)
             if constructor is None or not _reported(model, call, constructor):
                 continue
@@ -119,14 +119,14 @@ def _reported(model: ModuleModel, call: cst.Call, constructor: PoolConstructor) 
 
 def _assignment_line(model: ModuleModel, call: cst.Call) -> tuple[cst.SimpleStatementLine, cst.BaseExpression] | None:
     """The line ``target = call`` (alone on it) and its target, if the pool is bound so."""
-    parent = model.tree.parent.get(call)
+    parent = model.parent_of(call)
     if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and parent.value is call:
         target: cst.BaseExpression = parent.targets[0].target
     elif isinstance(parent, cst.AnnAssign) and parent.value is call:
         target = parent.target
     else:
         return None
-    line = model.tree.parent.get(parent)
+    line = model.parent_of(parent)
     if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
         return None
     return line, target
@@ -145,7 +145,7 @@ def _fix(model: ModuleModel, call: cst.Call, constructor: PoolConstructor, holde
     if model.entered_as_context(call):
         return Rewrite("Pass `open=False`: `async with` opens the pool", ((call, closed),), Applicability.UNSAFE)
     bound = _assignment_line(model, call)
-    function = model.tree.enclosing_function.get(call)
+    function = model.enclosing_function_of(call)
     in_coroutine = isinstance(function, cst.FunctionDef) and function.asynchronous is not None
     if bound is not None and holder is not None and (in_coroutine or not constructor.is_async):
         line, target = bound

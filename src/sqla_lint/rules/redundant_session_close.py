@@ -57,7 +57,7 @@ def save(user):
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         model = context.model
-        for statement in model.tree.withs:
+        for statement in model.with_statements:
             for name in model.sessions_closed_by(statement):
                 close = _trailing_close(statement.body, name)
                 if close is not None:

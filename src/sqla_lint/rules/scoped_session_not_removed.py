@@ -53,7 +53,7 @@ def shutdown_session(exception=None):
         for creation in model.creations:
             if creation.kind is not Kind.SCOPED_REGISTRY:
                 continue
-            holder = _assigned_to(model.tree.parent.get(creation.call), creation.call)
+            holder = _assigned_to(model.parent_of(creation.call), creation.call)
             if holder is None or model.is_removed(holder, creation.call):
                 continue
             yield Finding(

@@ -37,6 +37,7 @@ from .symbols import (
 from .tree import FunctionNode, TreeIndex, build_index
 
 if TYPE_CHECKING:
+    from .budget import ConnectionBudget
     from .index import ProjectIndex
 
 
@@ -108,6 +109,51 @@ class ModuleModel:
 
         self.module_bindings = self._collect_module_bindings()
         self.class_attributes = self._collect_class_attributes()
+
+    # -- the module's structure, as rules may ask it --------------------------------------
+    # Rules never read the tree index or the project index themselves (one place per
+    # question): these are the structural questions they ask.
+
+    @property
+    def function_defs(self) -> list[cst.FunctionDef]:
+        return self.tree.function_defs
+
+    @property
+    def calls(self) -> list[cst.Call]:
+        return self.tree.calls
+
+    @property
+    def with_statements(self) -> list[cst.With]:
+        return self.tree.withs
+
+    def parent_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.tree.parent.get(node)
+
+    def enclosing_function_of(self, node: cst.CSTNode) -> FunctionNode | None:
+        return self.tree.enclosing_function.get(node)
+
+    def class_of_function(self, function: FunctionNode) -> cst.ClassDef | None:
+        """The class whose body defines ``function`` directly (so it is a method)."""
+        return self.tree.class_of_function(function)
+
+    def parse_statement(self, code: str) -> cst.BaseStatement:
+        """``code`` as a statement of this module (its indentation and line endings)."""
+        return cst.parse_statement(code, self.module.config_for_parsing)
+
+    # -- the project, as rules may ask it ------------------------------------------------
+
+    def connection_budget(self) -> ConnectionBudget | None:
+        """The project's connection budget (a file linted alone has a one-module index of
+        its own facts; only one CPython cannot read at all has none)."""
+        return self.index.connection_budget() if self.index is not None else None
+
+    def disposed_in_project(self, holder: str, site: cst.CSTNode) -> bool:
+        """Whether any module disposes the engine ``holder`` (as written at ``site``) names."""
+        return self.index is not None and self.index.is_disposed(self.qualified_receiver(holder, self.module_name, site))
+
+    def project_has_shutdown_point(self) -> bool:
+        """Whether any module has a lifespan, a shutdown hook or an ``asyncio.run`` entry."""
+        return self.index is not None and self.index.has_shutdown_point()
 
     # -- names ---------------------------------------------------------------------------
 
