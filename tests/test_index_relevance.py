@@ -224,6 +224,25 @@ def test_a_damaged_index_cache_is_rebuilt(tmp_path: Path):
         assert (sorted(rebuilt.modules), rebuilt.digest()) == (sorted(first.modules), first.digest())
 
 
+def test_a_summary_damaged_in_a_well_formed_cache_is_searched_again(tmp_path: Path):
+    """The summaries of an unchanged tree are decoded when first asked for; one that no
+    longer decodes (the file was edited by hand) sends the build back to a search."""
+    import json
+
+    root = tmp_path / "engine_callers"
+    copy_project(ENGINE_CALLERS, root)
+    first = build_index(root)
+    (cache_file,) = (root / ".sqla_lint_cache").glob("index-*.json")
+    data = json.loads(cache_file.read_text())
+    for entry in data["files"].values():
+        if "summary" in entry:
+            entry["summary"] = {"not": "a summary"}
+    cache_file.write_text(json.dumps(data))
+    again = build_index(root)
+    assert (sorted(again.modules), again.digest()) == (sorted(first.modules), first.digest())
+    assert again.modules == first.modules
+
+
 def test_edits_that_cannot_change_the_index_skip_the_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A comment in a seed module, a new unrelated module: the index stays as it was, with
     only the edited seed summarised again; a new module that uses a tracked name, or an

@@ -393,6 +393,7 @@ class _Build:
             index = self.read_back(cache)
             if index is not None:
                 if self.contents:  # some files were hashed again: record their status for next time
+                    index.modules  # noqa: B018 -- the save writes the summaries back
                     cache.save(self, tree, index.digest())
                 return index
         index = self.after_edits(cache)
@@ -401,14 +402,25 @@ class _Build:
         return index
 
     def read_back(self, cache: IndexCache) -> ProjectIndex | None:
-        """The last build's index, for a tree whose every file is unchanged."""
+        """The last build's index, for a tree whose every file is unchanged. Its summaries
+        are decoded when first asked for: a run that finds every result in the result cache
+        needs only the digest."""
         self.seeds = set(cache.seeds)  # unchanged too, and saved again with the rest
         for relative in cache.summarised:
-            summary = cache.summary(relative, self.digests.get(relative, ""))
-            if summary is None:
+            entry = cache._entry(relative, self.digests.get(relative, ""))
+            if entry is None or not isinstance(entry.get("summary"), dict):
                 return None
-            self.by_file[relative] = summary
-        return self.index(cache.digest)
+
+        def read() -> dict[str, ModuleSummary]:
+            for relative in cache.summarised:
+                summary = cache.summary(relative, self.digests[relative])
+                if summary is None:  # written by hand, not by us: search as if uncached
+                    self.by_file.clear()
+                    return self.search(None).modules
+                self.by_file[relative] = summary
+            return {summary.module: summary for summary in self.by_file.values()}
+
+        return ProjectIndex(self.root, read, cache.digest)
 
     def after_edits(self, cache: IndexCache) -> ProjectIndex | None:
         """The last build's index, when the files edited since cannot change what it holds.

@@ -74,9 +74,14 @@ class RelevanceMatcher:
 class ProjectIndex:
     """Module summaries of one project, and the cross-module questions they answer."""
 
-    def __init__(self, root: Path, summaries: dict[str, ModuleSummary], digest: str | None = None) -> None:
+    def __init__(
+        self, root: Path, summaries: dict[str, ModuleSummary] | Callable[[], dict[str, ModuleSummary]], digest: str | None = None
+    ) -> None:
         self.root = root
-        self.modules = summaries
+        # The summaries, or (with ``digest`` known) how to read them: a run whose every
+        # result comes from the result cache needs the digest and never the summaries.
+        self._modules = summaries if isinstance(summaries, dict) else None
+        self._read_modules = None if isinstance(summaries, dict) else summaries
         self._callers: dict[str, list[CallSite]] | None = None
         self._removed: set[str] | None = None
         self._disposed: set[str] | None = None
@@ -98,8 +103,16 @@ class ProjectIndex:
         # Linting one needs only its syntax check.
         self.ruled_out: set[tuple[str, str]] = set()
 
+    @property
+    def modules(self) -> dict[str, ModuleSummary]:
+        if self._modules is None:
+            assert self._read_modules is not None
+            self._modules, self._read_modules = self._read_modules(), None
+        return self._modules
+
     def __getstate__(self) -> dict[str, object]:
         """Workers get the index without the lookups remembered here (a search's worth)."""
+        self.modules  # read now: the reader is this process's
         state = dict(self.__dict__)
         state["_splits"] = {}
         return state
