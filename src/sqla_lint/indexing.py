@@ -211,7 +211,9 @@ def build_index(
         if cache is not None:
             cache.save(build, tree, index.digest())
     index.file_hashes = {build.paths[relative]: content for relative, content in build.digests.items()}
-    index.screens = build.screens(cache)
+    # A build that parsed nothing (an unchanged tree) reads its screens from the cache only
+    # if a file is linted; one that parsed files has them at hand.
+    index.screens = build.screens(cache) if build.screens_parsed else (lambda: build.screens(cache))
     index.ruled_out = {(build.digests[relative], module_name_for(build.paths[relative])) for relative in build.ruled_out}
     return index
 

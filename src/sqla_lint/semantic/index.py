@@ -97,11 +97,27 @@ class ProjectIndex:
         # What the build's one CPython parse of a file said about linting it, by (content
         # hash, module name): the prefilter's verdict and what its names resolve to. The
         # lint of that file then needs no parse of its own to decide whether libcst must.
-        self.screens: dict[tuple[str, str], tuple[bool, set[str] | None]] = {}
+        self._screens: dict[tuple[str, str], tuple[bool, set[str] | None]] | None = {}
+        self._read_screens: Callable[[], dict[tuple[str, str], tuple[bool, set[str] | None]]] | None = None
         # Files, by (content hash, module name), that the build's text tests ruled out: no
         # known API, no configured factory, no name the index tracks beside its module's.
         # Linting one needs only its syntax check.
         self.ruled_out: set[tuple[str, str]] = set()
+
+    @property
+    def screens(self) -> dict[tuple[str, str], tuple[bool, set[str] | None]]:
+        if self._screens is None:
+            assert self._read_screens is not None
+            self._screens, self._read_screens = self._read_screens(), None
+        return self._screens
+
+    @screens.setter
+    def screens(self, screens: dict[tuple[str, str], tuple[bool, set[str] | None]] | Callable[[], dict[tuple[str, str], tuple[bool, set[str] | None]]]) -> None:
+        """The screens, or how to read them from the index cache (only a file that is linted asks)."""
+        if isinstance(screens, dict):
+            self._screens, self._read_screens = screens, None
+        else:
+            self._screens, self._read_screens = None, screens
 
     @property
     def modules(self) -> dict[str, ModuleSummary]:
@@ -112,7 +128,8 @@ class ProjectIndex:
 
     def __getstate__(self) -> dict[str, object]:
         """Workers get the index without the lookups remembered here (a search's worth)."""
-        self.modules  # read now: the reader is this process's
+        self.modules  # read now: the readers are this process's
+        self.screens
         state = dict(self.__dict__)
         state["_splits"] = {}
         return state
