@@ -72,12 +72,16 @@ IMPORTS = [
     "import requests",
     "from airflow import settings",
     "if TYPE_CHECKING:\n    from sqlalchemy.orm import Session",
+    "from sqlalchemy.engine.base import Connection",
+    "from sqlalchemy import Connection as Conn",
+    "from sqlalchemy.ext.asyncio import AsyncConnection",
 ]
 
 NAMES = ["session", "db", "s", "engine", "conn", "factory", "x", "holder"]
 SESSION_TYPES = ["Session", "DBSession", "orm.Session", "sa_orm.Session", "sqlalchemy.orm.Session",
                  "AsyncSession", "ModelSession", '"Session"', "Optional[Session]", "Session | None",
-                 "Annotated[Session, Depends(get_db)]", "requests.Session", "int"]
+                 "Annotated[Session, Depends(get_db)]", "requests.Session", "int",
+                 "Connection", "Conn", "AsyncConnection", "sa.Connection", "Optional[Connection]", '"Connection"']
 ENGINE_TYPES = ["Engine", "SAEngine", "AsyncEngine", "sa.Engine", '"Engine"', "Optional[Engine]"]
 FACTORY_MAKERS = ["sessionmaker", "sa.orm.sessionmaker", "orm.sessionmaker", "async_sessionmaker", "make_maker"]
 FACTORY_TYPES = ["sessionmaker", "async_sessionmaker[AsyncSession]", '"sessionmaker"', "orm.sessionmaker", "Callable"]
@@ -154,7 +158,7 @@ def _random_program(rng: random.Random) -> str:
     return "\n".join(parts)
 
 
-@hypothesis_settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@hypothesis_settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False))
 def test_generated_programs_have_the_same_findings_without_the_prefilter(rng: random.Random):
     source = _random_program(rng)

@@ -32,7 +32,9 @@ __all__ = ["needs_analysis"]
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _CLOSING_LEAVES = frozenset(name.rpartition(".")[2] for name in CLOSING_WRAPPERS)
-_SESSION_KINDS = frozenset({Kind.SESSION, Kind.ASYNC_SESSION})
+# Sessions and connections a parameter's annotation gives: the caller's, so only what
+# escapes (returned, yielded, entered, shared by tasks) can matter.
+_SESSION_KINDS = frozenset({Kind.SESSION, Kind.ASYNC_SESSION, Kind.CONNECTION, Kind.ASYNC_CONNECTION, Kind.BORROWED_CONNECTION})
 _ENGINE_KINDS = frozenset({Kind.ENGINE, Kind.ASYNC_ENGINE})
 _FACTORY_KINDS = frozenset({Kind.SESSION_FACTORY, Kind.ASYNC_SESSION_FACTORY})
 # ``sessionmaker`` and friends: calling one makes a factory, which creates nothing until called.
