@@ -859,7 +859,7 @@ def test_a_session_that_ends_its_transaction_on_every_path_holds_nothing(name: s
 # Each runs on the same kind of engine, on its success path and (where it takes `fail`)
 # on an exception path, and must leave no connection checked out.
 
-TRAPS = "import pytest\n" + SYNC_HEADER + """
+TRAPS = "import pytest\nfrom sqlalchemy import Integer, String\nfrom sqlalchemy.orm import DeclarativeBase, mapped_column\n" + SYNC_HEADER + """
 
 def vacuum(fail=False):
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -912,6 +912,25 @@ def audit(fail=False):
             raise RuntimeError("audit failed")
 
 
+class TrapBase(DeclarativeBase):
+    pass
+
+
+class Note(TrapBase):
+    __tablename__ = "notes"
+    id = mapped_column(Integer, primary_key=True)
+    body = mapped_column(String)
+
+
+def copy_detached(note, fail=False):
+    session = Session()
+    copy = session.merge(note, load=False)
+    session.expunge(copy)
+    if fail:
+        raise RuntimeError("copy failed")
+    return copy
+
+
 @pytest.fixture
 def db_session():
     connection = engine.connect()
@@ -938,8 +957,27 @@ def _as_pytest_runs_a_fixture(namespace: dict[str, Any], fail: bool) -> None:
     next(fixture, None)
 
 
+def _copy_a_clean_instance(namespace: dict[str, Any], fail: bool) -> None:
+    """Load a row with a session of its own (closed), then copy the detached, clean instance
+    the way nova's ``NovaBase.__copy__`` does: ``merge(load=False)`` on a ``Session()`` with
+    no bind emits no SQL, so it neither raises ``UnboundExecutionError`` nor checks out."""
+    engine, session_class, note_class = namespace["engine"], namespace["Session"], namespace["Note"]
+    namespace["TrapBase"].metadata.create_all(engine)
+    with session_class(engine) as loader:
+        loader.add(note_class(id=1, body="clean"))
+        loader.commit()
+        note = loader.get(note_class, 1)
+    assert engine.pool.checkedout() == 0
+    try:
+        copy = namespace["copy_detached"](note, fail=fail)
+    except RuntimeError:
+        assert fail
+    else:
+        assert copy is not note and copy.body == "clean"
+
+
 @pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
-@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session"])
+@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session", "copy_detached"])
 def test_silent_traps_hold_no_connection(name: str, fail: bool):
     assert lint_source(TRAPS, "case.py", Settings()).diagnostics == ()
     namespace: dict[str, Any] = {"__name__": "oracle_case"}
@@ -947,6 +985,8 @@ def test_silent_traps_hold_no_connection(name: str, fail: bool):
         exec(compile(TRAPS, "<oracle case>", "exec"), namespace)
         if name == "db_session":
             _as_pytest_runs_a_fixture(namespace, fail)
+        elif name == "copy_detached":
+            _copy_a_clean_instance(namespace, fail)
         else:
             try:
                 namespace[name](fail=fail)

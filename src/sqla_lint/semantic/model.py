@@ -333,12 +333,18 @@ class ModuleModel:
         if kind is not None:
             return kind.is_session
         values = self._binding_values(func)
-        return bool(values) and all(
-            isinstance(value, cst.Call)
-            and (factory := self.qualified_name(value.func)) is not None
-            and call_result_kind(factory) in SESSION_FOR_FACTORY
-            and not _binds(value)
-            for value in values
+        written = dotted_name(func)
+        return (
+            bool(values)
+            and all(
+                isinstance(value, cst.Call)
+                and (factory := self.qualified_name(value.func)) is not None
+                and call_result_kind(factory) in SESSION_FOR_FACTORY
+                and not _binds(value)
+                for value in values
+            )
+            # ``Factory.configure(bind=engine)`` binds every session it makes from then on.
+            and not any(dotted_name(attribute.value) == written for attribute in self.tree.attributes_named.get("configure", ()))
         )
 
     def _is_connection(self, node: cst.BaseExpression) -> bool:
@@ -378,11 +384,28 @@ class ModuleModel:
             if self.tree.order(ref) <= made:
                 continue
             used = self.tree.parent.get(ref)
-            if not (isinstance(used, cst.Attribute) and used.value is ref and used.attr.value in BOOKKEEPING_SESSION_ATTRIBUTES):
+            if not (isinstance(used, cst.Attribute) and used.value is ref and self._bookkeeping_use(used)):
                 return False
             if isinstance(self.tree.parent.get(used), (cst.AssignTarget, cst.AugAssign)):
                 return False  # ``s.bind = engine``
         return True
+
+    def _bookkeeping_use(self, used: cst.Attribute) -> bool:
+        """Whether ``session.<attr>`` never reaches the database: a bookkeeping attribute,
+        or ``merge(obj, load=False)``, which SQLAlchemy documents as emitting no SQL (it
+        copies the given state as it is, for objects already known to be clean)."""
+        if used.attr.value in BOOKKEEPING_SESSION_ATTRIBUTES:
+            return True
+        call = self.tree.parent.get(used)
+        return (
+            used.attr.value == "merge"
+            and isinstance(call, cst.Call)
+            and call.func is used
+            and any(
+                arg.keyword is not None and arg.keyword.value == "load" and isinstance(arg.value, cst.Name) and arg.value.value == "False"
+                for arg in call.args
+            )
+        )
 
     def _binding_values(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
         if isinstance(node, cst.Name):
