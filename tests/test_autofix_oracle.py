@@ -912,6 +912,18 @@ def audit(fail=False):
             raise RuntimeError("audit failed")
 
 
+def tag(connection, fail=False):
+    session = Session(bind=connection)
+    session.execute(text("select 1"))
+    if fail:
+        raise RuntimeError("tag failed")
+
+
+def tag_all(fail=False):
+    with engine.connect() as connection:
+        tag(connection, fail)
+
+
 class TrapBase(DeclarativeBase):
     pass
 
@@ -977,7 +989,7 @@ def _copy_a_clean_instance(namespace: dict[str, Any], fail: bool) -> None:
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
-@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session", "copy_detached"])
+@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session", "copy_detached", "tag_all"])
 def test_silent_traps_hold_no_connection(name: str, fail: bool):
     assert lint_source(TRAPS, "case.py", Settings()).diagnostics == ()
     namespace: dict[str, Any] = {"__name__": "oracle_case"}
@@ -993,3 +1005,48 @@ def test_silent_traps_hold_no_connection(name: str, fail: bool):
             except RuntimeError:
                 assert fail
         assert namespace["engine"].pool.checkedout() == 0
+
+
+# -- a session bound to what its caller passes ---------------------------------------------
+#
+# `tag` binds its session to a parameter. Where every caller passes a connection it owns
+# (a `with engine.connect()` target), the session checks nothing out of the pool of its
+# own and SQA401 stays silent; where a caller passes the engine, the session checks a
+# connection out and keeps it, and SQA401 fires.
+
+BOUND_TO_A_PARAMETER = SYNC_HEADER + """
+
+def tag(bind, fail=False):
+    session = Session(bind=bind)
+    session.execute(text("select 1"))
+    if fail:
+        raise RuntimeError("tag failed")
+
+
+def run(fail=False):
+    {caller}
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
+@pytest.mark.parametrize(
+    ("caller", "fires"),
+    [
+        ("with engine.connect() as connection:\n        tag(connection, fail)", False),
+        ("tag(engine, fail)", True),
+    ],
+    ids=["connection", "engine"],
+)
+def test_a_session_bound_to_a_parameter_holds_what_its_callers_pass(caller: str, fires: bool, fail: bool):
+    source = BOUND_TO_A_PARAMETER.replace("{caller}", caller)
+    findings = [d for d in lint_source(source, "case.py", Settings()).diagnostics if d.code == "SQA401"]
+    assert bool(findings) is fires, findings
+    namespace: dict[str, Any] = {"__name__": "oracle_case"}
+    with _no_garbage_collection():
+        exec(compile(source, "<oracle case>", "exec"), namespace)
+        try:
+            namespace["run"](fail=fail)
+        except RuntimeError:
+            assert fail
+        held = namespace["engine"].pool.checkedout()
+    assert (held > 0) is fires, held

@@ -64,6 +64,9 @@ class CallSite:
     callee: str
     caller: str | None  # qualified caller function; None at module level
     per_iteration: bool
+    # What the call passes, as symbolic values: positional ones in order, then
+    # ``keyword=value``; ``?`` for what cannot be told, ``*`` for ``*args`` / ``**kwargs``.
+    arguments: tuple[str, ...] = ()
 
 
 @dataclass
@@ -77,6 +80,9 @@ class FunctionSummary:
     keeps_result: bool = False  # a memo of its own: callers share what it returns, and own none of it
     # ``__init__`` only: (parameter, position without ``self``, attribute) for ``self.attr = param``
     kept_parameters: tuple[tuple[str, int, str], ...] = ()
+    # Parameters a session made here is bound to (``Session(bind=conn)``, ``bind=op.get_bind()``):
+    # whether it holds a connection of its own depends on what the callers pass.
+    bound_parameters: tuple[str, ...] = ()
 
 
 @dataclass
@@ -110,10 +116,14 @@ class ModuleSummary:
                     "creates_engine": f.creates_engine,
                     "keeps_result": f.keeps_result,
                     "kept_parameters": f.kept_parameters,
+                    "bound_parameters": f.bound_parameters,
                 }
                 for name, f in self.functions.items()
             },
-            "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration} for c in self.calls],
+            "calls": [
+                {"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "arguments": list(c.arguments)}
+                for c in self.calls
+            ],
             "removes": list(self.removes),
             "disposes": list(self.disposes),
             "pools": [dict(pool) for pool in self.pools],
@@ -135,10 +145,14 @@ class ModuleSummary:
                 creates_engine=bool(f.get("creates_engine")),
                 keeps_result=bool(f.get("keeps_result")),
                 kept_parameters=tuple(tuple(kept) for kept in f.get("kept_parameters", ())),  # type: ignore[misc,union-attr]
+                bound_parameters=tuple(f.get("bound_parameters", ())),  # type: ignore[arg-type]
             )
             for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
         }
-        summary.calls = [CallSite(**c) for c in data.get("calls", [])]  # type: ignore[union-attr]
+        summary.calls = [
+            CallSite(c["callee"], c["caller"], c["per_iteration"], tuple(c.get("arguments", ())))  # type: ignore[index,union-attr]
+            for c in data.get("calls", [])  # type: ignore[union-attr]
+        ]
         summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
         summary.disposes = list(data.get("disposes", []))  # type: ignore[arg-type]
         summary.pools = [dict(pool) for pool in data.get("pools", [])]  # type: ignore[union-attr]
@@ -954,6 +968,34 @@ class ModuleFacts:
                 return f"ref:{qualified}"
         return None
 
+    def _bound_parameters(self) -> dict[FunctionNode, set[str]]:
+        """For each module-level function, the parameters a session it makes is bound to:
+        ``Session(bind=conn)``, ``Session(conn)``, ``Session(bind=op.get_bind())``."""
+        bound: dict[FunctionNode, set[str]] = defaultdict(set)
+        for call in self.calls:
+            function = self.function_of.get(call)
+            if not isinstance(function, _DEF_TYPES) or self.function_of.get(function) is not None or self.class_of_function(function):
+                continue
+            bind = next((keyword.value for keyword in call.keywords if keyword.arg == "bind"), call.args[0] if call.args else None)
+            if isinstance(bind, ast.Call) and isinstance(bind.func, ast.Attribute):
+                bind = bind.func.value
+            if not isinstance(bind, ast.Name) or isinstance(bind, ast.Starred):
+                continue
+            arguments = function.args
+            if bind.id not in {a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)}:
+                continue
+            kind = self.kind_of(call)
+            if kind is not None and kind.is_session:
+                bound[function].add(bind.id)
+        return bound
+
+    def _passed_values(self, call: ast.Call) -> tuple[str, ...]:
+        """What a call of a project function passes, for questions about its parameters
+        (``get_version(op)`` handing alembic's ``op`` on)."""
+        passed = ["*" if isinstance(arg, ast.Starred) else self.symbolic_value(arg) or "?" for arg in call.args]
+        passed += ["*" if keyword.arg is None else f"{keyword.arg}={self.symbolic_value(keyword.value) or '?'}" for keyword in call.keywords]
+        return tuple(passed)
+
     def symbolic_return(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
         if function in self._in_progress or self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
             return None
@@ -1037,6 +1079,7 @@ class ModuleFacts:
                 creating_engines.add(outermost)
         handlers = self.request_handlers()
         startup = self.startup_functions()
+        bound = self._bound_parameters()
         for function in self.function_defs:
             if self.function_of.get(function) is not None:
                 continue
@@ -1050,6 +1093,7 @@ class ModuleFacts:
                 creates_engine=function in creating_engines,
                 keeps_result=keeps_result,
                 kept_parameters=self.kept_parameters(function) if function.name == "__init__" else (),
+                bound_parameters=tuple(sorted(bound.get(function, ()))),
             )
         for call in self.calls:
             callee = self.qualified_name(call.func)
@@ -1066,7 +1110,7 @@ class ModuleFacts:
             if caller_function is not None:
                 caller = f"{module}.{self.function_name(caller_function)}"
                 per_iteration = self.runs_per_iteration(call, caller_function)
-            summary.calls.append(CallSite(callee, caller, per_iteration))
+            summary.calls.append(CallSite(callee, caller, per_iteration, self._passed_values(call)))
         for attribute in self.attributes_named.get("remove", ()):
             receiver = dotted(attribute.value)
             if receiver is not None:

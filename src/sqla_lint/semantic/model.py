@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from .index import ProjectIndex
 
 
+# What a call passes that is a connection its caller owns (see ``passed_for_parameter``).
+_CONNECTION_VALUES = frozenset(f"kind:{kind.name}" for kind in (Kind.CONNECTION, Kind.ASYNC_CONNECTION, Kind.BORROWED_CONNECTION))
+
+
 @dataclass(frozen=True)
 class Creation:
     """A call that creates a resource the caller then owns."""
@@ -355,12 +359,63 @@ class ModuleModel:
         # to the session it was asked of, whatever that receiver is (sessions are the only
         # SQLAlchemy objects with that method), and it gives it back.
         inner = node.expression if isinstance(node, cst.Await) else node
-        return (
+        if (
             isinstance(inner, cst.Call)
             and isinstance(inner.func, cst.Attribute)
             and inner.func.attr.value == "connection"
             and self.kind_of(inner.func.value) is None
-        )
+        ):
+            return True
+        # ``def f(conn): Session(bind=conn)`` / ``def f(op): Session(bind=op.get_bind())``:
+        # what every call in the project passes for the parameter decides.
+        if isinstance(inner, cst.Name):
+            passed = self.passed_for_parameter(inner)
+            return bool(passed) and all(value in _CONNECTION_VALUES for value in passed)
+        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and isinstance(inner.func.value, cst.Name):
+            passed = self.passed_for_parameter(inner.func.value)
+            method = inner.func.attr.value
+            return bool(passed) and all(
+                value.startswith("ref:") and call_result_kind(f"{value[4:]}.{method}") is Kind.BORROWED_CONNECTION for value in passed
+            )
+        return False
+
+    def passed_for_parameter(self, name: cst.Name) -> list[str] | None:
+        """What every call in the project passes for the parameter ``name`` reads, as the
+        index's symbolic values (``ref:alembic.op``, ``kind:BORROWED_CONNECTION``, ``?``);
+        None where that cannot be told: not a parameter of a module-level function, or
+        rebound in it, or a call that passes ``*args`` / ``**kwargs`` or leaves it to its
+        default, or no call at all. A function also used other than by calling it (a
+        callback) is seen through its calls only."""
+        function = self.tree.function_of(name)
+        if (
+            self.index is None
+            or not isinstance(function, cst.FunctionDef)
+            or self.tree.enclosing_function.get(function) is not None
+            or self.tree.class_of_function(function) is not None
+        ):
+            return None
+        positional = [*function.params.posonly_params, *function.params.params]
+        names = [param.name.value for param in positional]
+        keyword_only = {param.name.value for param in function.params.kwonly_params}
+        if name.value not in names and name.value not in keyword_only:
+            return None
+        if any(assigned == name.value for assignment in self.tree.assignments_in.get(function, ()) for assigned, _ in assigned_names(assignment)):
+            return None
+        position = names.index(name.value) if name.value in names else None
+        sites = self.index.callers(f"{self.module_name}.{function.name.value}")
+        if not sites:
+            return None
+        passed: list[str] = []
+        for site in sites:
+            keyword = next((value for value in site.arguments if value.startswith(f"{name.value}=")), None)
+            positional_values = [value for value in site.arguments if "=" not in value.partition(":")[0]]
+            if keyword is not None:
+                passed.append(keyword.partition("=")[2])
+            elif position is not None and position < len(positional_values) and "*" not in positional_values[: position + 1]:
+                passed.append(positional_values[position])
+            else:
+                return None
+        return passed
 
     def holds_no_connection_of_its_own(self, session_call: cst.Call) -> bool:
         """Whether a new session can never check a connection out of a pool: it borrows one
