@@ -1050,3 +1050,48 @@ def test_a_session_bound_to_a_parameter_holds_what_its_callers_pass(caller: str,
             assert fail
         held = namespace["engine"].pool.checkedout()
     assert (held > 0) is fires, held
+
+
+# -- a factory unpacked from a memo (kombu's SQLAlchemy transport) --------------------------
+
+MEMO_CHANNEL = """\
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
+
+
+class Channel:
+    _session = None
+    _engines = {}
+
+    def _open(self):
+        if "db" not in self._engines:
+            engine = create_engine("sqlite://", poolclass=QueuePool)
+            Session = sessionmaker(bind=engine)
+            self._engines["db"] = engine, Session
+        return self._engines["db"]
+
+    @property
+    def session(self):
+        if self._session is None:
+            _, Session = self._open()
+            self._session = Session()
+        return self._session
+
+    def size(self):
+        return self.session.execute(text("select 1")).scalar()
+"""
+
+
+def test_a_session_from_a_factory_unpacked_from_a_memo_keeps_its_connection():
+    findings = [d for d in lint_source(MEMO_CHANNEL, "case.py", Settings()).diagnostics if d.code == "SQA401"]
+    assert [d.location.row for d in findings] == [21], findings
+    namespace: dict[str, Any] = {"__name__": "oracle_case"}
+    with _no_garbage_collection():
+        exec(compile(MEMO_CHANNEL, "<oracle case>", "exec"), namespace)
+        channel = namespace["Channel"]()
+        assert channel.size() == 1
+        engine, _ = channel._engines["db"]
+        assert engine.pool.checkedout() == 1  # held by the session on the channel, which nothing closes
+        channel.size()
+        assert engine.pool.checkedout() == 1

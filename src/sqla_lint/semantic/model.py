@@ -304,6 +304,12 @@ class ModuleModel:
                     kind = self.kind_of(value)
                     if kind is not None:
                         return kind
+            for target, value in assigned_targets(assignment):
+                position = _unpacked_position(target, name)
+                if position is not None:
+                    kind = self._element_kind(value, *position)
+                    if kind is not None:
+                        return kind
         for statement in self.tree.withs_in.get(function, ()):
             for item in statement.items:
                 if item.asname is not None and isinstance(item.asname.name, cst.Name) and item.asname.name.value == name:
@@ -312,6 +318,69 @@ class ModuleModel:
                     if (kind := self.kind_of(item.item)) is not None and kind.is_connection:
                         return Kind.BORROWED_CONNECTION
         return None
+
+    def _element_kind(self, value: cst.BaseExpression, position: int, size: int, depth: int = 0) -> Kind | None:
+        """The kind of element ``position`` of the ``size``-tuple ``value`` gives, when every
+        way it can be made agrees: a tuple display, a name bound to one, a function of this
+        module whose every return agrees, or an item of a dict that every store in the
+        module fills with such tuples (a memo: ``self._engines[url] = engine, Session`` and
+        ``_, Session = self._open()`` where ``_open`` returns ``self._engines[url]``)."""
+        if depth > 5:
+            return None
+        if isinstance(value, (cst.Tuple, cst.List)):
+            elements = value.elements
+            if len(elements) != size or any(isinstance(element, cst.StarredElement) for element in elements):
+                return None
+            return self.kind_of(elements[position].value)
+        if isinstance(value, cst.Name):
+            return self._agreed_element_kind(self._binding_values(value), position, size, depth)
+        if isinstance(value, cst.Call):
+            function = self.function_called(value)
+            if function is None or self.is_generator(function) or self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
+                return None
+            returns = self.tree.returns_in.get(function, ())
+            if any(statement.value is None for statement in returns):
+                return None
+            return self._agreed_element_kind([statement.value for statement in returns if statement.value is not None], position, size, depth)
+        if isinstance(value, cst.Subscript):
+            return self._agreed_element_kind(self._items_stored_in(value.value), position, size, depth)
+        return None
+
+    def _agreed_element_kind(self, values: list[cst.BaseExpression], position: int, size: int, depth: int) -> Kind | None:
+        kinds = {self._element_kind(value, position, size, depth + 1) for value in values}
+        return kinds.pop() if len(kinds) == 1 else None
+
+    def _items_stored_in(self, container: cst.BaseExpression) -> list[cst.BaseExpression]:
+        """Every value stored as an item of ``container`` (``self._engines``, a module dict)
+        in this module, or [] where that cannot be told: the container starts other than
+        empty, or something else fills it (``update``, ``setdefault``, a second name)."""
+        written = dotted_name(container)
+        if written is None or not isinstance(container, (cst.Name, cst.Attribute)):
+            return []
+        owner = self.class_for_receiver(container.value, container) if isinstance(container, cst.Attribute) else None
+        if isinstance(container, cst.Attribute) and owner is None:
+            return []
+        initial = self._binding_values(container) if owner is None else list(self.class_attributes.get(owner, {}).get(container.attr.value, ()))
+        if not initial or not all(_empty_mapping(value) for value in initial):
+            return []
+
+        def same(node: cst.BaseExpression) -> bool:
+            if dotted_name(node) != written:
+                return False
+            return owner is None or self.class_for_receiver(node.value, node) is owner  # type: ignore[attr-defined]
+
+        for filler in ("update", "setdefault", "__setitem__", "fromkeys"):
+            if any(same(attribute.value) for attribute in self.tree.attributes_named.get(filler, ())):
+                return []
+        stored: list[cst.BaseExpression] = []
+        assignments = [*self.tree.module_assignments, *(a for function in self.tree.function_defs for a in self.tree.assignments_in.get(function, ()))]
+        for assignment in assignments:
+            for target, value in assigned_targets(assignment):
+                if isinstance(target, cst.Subscript) and same(target.value):
+                    stored.append(value)
+                elif dotted_name(target) == written and not _empty_mapping(value):
+                    return []  # the container itself rebound to something else
+        return stored
 
     def borrows_connection(self, session_call: cst.Call) -> bool:
         """Whether a new session is bound to a connection it does not own.
@@ -1092,6 +1161,26 @@ def _passes(call: cst.Call, parameter: tuple[str, int]) -> bool:
             return not _is_none(arg.value)
         positional += 1
     return False
+
+
+def _unpacked_position(target: cst.BaseExpression, name: str) -> tuple[int, int] | None:
+    """Where ``name`` sits in a tuple target (``_, Session = ...``), and the tuple's size."""
+    if not isinstance(target, (cst.Tuple, cst.List)):
+        return None
+    elements = target.elements
+    if any(isinstance(element, cst.StarredElement) for element in elements):
+        return None
+    for position, element in enumerate(elements):
+        if isinstance(element.value, cst.Name) and element.value.value == name:
+            return position, len(elements)
+    return None
+
+
+def _empty_mapping(value: cst.BaseExpression) -> bool:
+    """``{}`` or ``dict()``: a memo that starts empty."""
+    if isinstance(value, cst.Dict):
+        return not value.elements
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "dict" and not value.args
 
 
 def _binds(call: cst.Call) -> bool:
