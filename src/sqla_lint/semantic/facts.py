@@ -201,6 +201,30 @@ def written_chain(node: ast.AST) -> str | None:
     return dotted(node, calls=False)
 
 
+def _mentions(test: ast.AST, receiver: str) -> bool:
+    """Whether a condition tests ``receiver`` (or something reached through it)."""
+    for node in ast.walk(test):
+        written = dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if written is not None and (written == receiver or written.startswith(f"{receiver}.")):
+            return True
+    return False
+
+
+def _removes(statement: ast.AST, receiver: str) -> bool:
+    return any(isinstance(node, ast.Attribute) and node.attr == "remove" and dotted(node.value) == receiver for node in ast.walk(statement))
+
+
+def _may_return(statement: ast.AST) -> bool:
+    """Whether ``statement`` may return from its function (nested definitions aside)."""
+    pending = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Return):
+            return True
+        pending.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, (*_FUNCTION_TYPES, ast.ClassDef)))
+    return False
+
+
 def _is_none(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
@@ -389,6 +413,41 @@ class ModuleFacts:
         while current is not None:
             yield current
             current = self.parent.get(current)
+
+    def on_every_path(self, node: ast.AST, receiver: str) -> bool:
+        """Whether ``node`` (``<receiver>.remove``) runs on every path through its function
+        (or module), as a teardown hook's or a ``finally``'s does: not in one branch of an
+        ``if`` (or ``match``, conditional expression, ``and`` / ``or``), not only in an
+        ``except`` or a ``try``'s ``else``, and not after an ``if`` that may return first.
+        An ``if`` that tests the receiver itself (``if registry is not None:``) is a guard,
+        not a branch, and an ``if`` removing it in both branches removes it on both paths.
+        (A ``remove()`` late in a ``try`` body is not judged: it reads as the body's work.)"""
+        child = node
+        for ancestor in self.ancestors(node):
+            block = next(
+                (block for field in ("body", "orelse", "finalbody") if isinstance(block := getattr(ancestor, field, None), list) and child in block),
+                None,
+            )
+            if block is not None:
+                for earlier in block[: block.index(child)]:
+                    if isinstance(earlier, ast.If) and not _mentions(earlier.test, receiver) and _may_return(earlier):
+                        return False
+            if isinstance(ancestor, (*_FUNCTION_TYPES, ast.ClassDef, ast.Module)):
+                return True
+            if isinstance(ancestor, ast.If) and child is not ancestor.test:
+                other = ancestor.orelse if child in ancestor.body else ancestor.body
+                if not (_mentions(ancestor.test, receiver) or any(_removes(statement, receiver) for statement in other)):
+                    return False
+            elif isinstance(ancestor, ast.IfExp) and child is not ancestor.test:
+                return False
+            elif isinstance(ancestor, ast.BoolOp) and child is not ancestor.values[0]:
+                return False
+            elif isinstance(ancestor, (ast.match_case, ast.ExceptHandler)):
+                return False
+            elif isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))) and child in ancestor.orelse:
+                return False
+            child = ancestor
+        return True
 
     def enclosing_function(self, node: ast.AST) -> FunctionNode | None:
         if node in self.function_of:
@@ -1113,7 +1172,7 @@ class ModuleFacts:
             summary.calls.append(CallSite(callee, caller, per_iteration, self._passed_values(call)))
         for attribute in self.attributes_named.get("remove", ()):
             receiver = dotted(attribute.value)
-            if receiver is not None:
+            if receiver is not None and self.on_every_path(attribute, receiver):
                 summary.removes.append(self.qualified_receiver(receiver, attribute))
         for attribute in self.attributes_named.get("dispose", ()):
             receiver = dotted(attribute.value)
