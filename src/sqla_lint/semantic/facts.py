@@ -121,7 +121,7 @@ class ModuleSummary:
                 for name, f in self.functions.items()
             },
             "calls": [
-                {"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "arguments": list(c.arguments)}
+                {"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "arguments": c.arguments}
                 for c in self.calls
             ],
             "removes": list(self.removes),
@@ -1028,8 +1028,9 @@ class ModuleFacts:
         return None
 
     def _bound_parameters(self) -> dict[FunctionNode, set[str]]:
-        """For each module-level function, the parameters a session it makes is bound to:
-        ``Session(bind=conn)``, ``Session(conn)``, ``Session(bind=op.get_bind())``."""
+        """For each module-level function, the parameters a session (or session factory) it
+        makes is bound to: ``Session(bind=conn)``, ``Session(conn)``, ``Session(bind=op.get_bind())``,
+        ``sessionmaker(bind=conn)``."""
         bound: dict[FunctionNode, set[str]] = defaultdict(set)
         for call in self.calls:
             function = self.function_of.get(call)
@@ -1044,7 +1045,7 @@ class ModuleFacts:
             if bind.id not in {a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)}:
                 continue
             kind = self.kind_of(call)
-            if kind is not None and kind.is_session:
+            if kind is not None and (kind.is_session or kind in SESSION_FOR_FACTORY):
                 bound[function].add(bind.id)
         return bound
 

@@ -451,10 +451,11 @@ class ModuleModel:
     def passed_for_parameter(self, name: cst.Name) -> list[str] | None:
         """What every call in the project passes for the parameter ``name`` reads, as the
         index's symbolic values (``ref:alembic.op``, ``kind:BORROWED_CONNECTION``, ``?``);
-        None where that cannot be told: not a parameter of a module-level function, or
-        rebound in it, or a call that passes ``*args`` / ``**kwargs`` or leaves it to its
-        default, or no call at all. A function also used other than by calling it (a
-        callback) is seen through its calls only."""
+        None where that cannot be told: not a parameter a session or factory of a
+        module-level function is bound to (only those functions' callers are sure to be in
+        the index), or rebound in it, or a call that passes ``*args`` / ``**kwargs`` or
+        leaves it to its default, or no call at all. A function also used other than by
+        calling it (a callback) is seen through its calls only."""
         function = self.tree.function_of(name)
         if (
             self.index is None
@@ -471,7 +472,11 @@ class ModuleModel:
         if any(assigned == name.value for assignment in self.tree.assignments_in.get(function, ()) for assigned, _ in assigned_names(assignment)):
             return None
         position = names.index(name.value) if name.value in names else None
-        sites = self.index.callers(f"{self.module_name}.{function.name.value}")
+        qualified = f"{self.module_name}.{function.name.value}"
+        summary = self.index.function(qualified)
+        if summary is None or name.value not in summary.bound_parameters:
+            return None  # its callers were not looked for: the index holds only those of binders
+        sites = self.index.callers(qualified)
         if not sites:
             return None
         passed: list[str] = []
