@@ -438,14 +438,13 @@ class ModuleFacts:
                 other = ancestor.orelse if child in ancestor.body else ancestor.body
                 if not (_mentions(ancestor.test, receiver) or any(_removes(statement, receiver) for statement in other)):
                     return False
-            elif isinstance(ancestor, ast.IfExp) and child is not ancestor.test:
-                return False
-            elif isinstance(ancestor, ast.BoolOp) and child is not ancestor.values[0]:
-                return False
-            elif isinstance(ancestor, (ast.match_case, ast.ExceptHandler)):
-                return False
-            elif isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))) and child in ancestor.orelse:
-                return False
+            elif (
+                (isinstance(ancestor, ast.IfExp) and child is not ancestor.test)
+                or (isinstance(ancestor, ast.BoolOp) and child is not ancestor.values[0])
+                or isinstance(ancestor, (ast.match_case, ast.ExceptHandler))
+                or (isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))) and child in ancestor.orelse)
+            ):
+                return False  # one branch, the error path, or the success path only
             child = ancestor
         return True
 
