@@ -859,7 +859,7 @@ def test_a_session_that_ends_its_transaction_on_every_path_holds_nothing(name: s
 # Each runs on the same kind of engine, on its success path and (where it takes `fail`)
 # on an exception path, and must leave no connection checked out.
 
-TRAPS = "import pytest\n" + SYNC_HEADER + """
+TRAPS = "import pytest\nfrom sqlalchemy import Integer, String\nfrom sqlalchemy.orm import DeclarativeBase, mapped_column\n" + SYNC_HEADER + """
 
 def vacuum(fail=False):
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -912,6 +912,37 @@ def audit(fail=False):
             raise RuntimeError("audit failed")
 
 
+def tag(connection, fail=False):
+    session = Session(bind=connection)
+    session.execute(text("select 1"))
+    if fail:
+        raise RuntimeError("tag failed")
+
+
+def tag_all(fail=False):
+    with engine.connect() as connection:
+        tag(connection, fail)
+
+
+class TrapBase(DeclarativeBase):
+    pass
+
+
+class Note(TrapBase):
+    __tablename__ = "notes"
+    id = mapped_column(Integer, primary_key=True)
+    body = mapped_column(String)
+
+
+def copy_detached(note, fail=False):
+    session = Session()
+    copy = session.merge(note, load=False)
+    session.expunge(copy)
+    if fail:
+        raise RuntimeError("copy failed")
+    return copy
+
+
 @pytest.fixture
 def db_session():
     connection = engine.connect()
@@ -938,8 +969,27 @@ def _as_pytest_runs_a_fixture(namespace: dict[str, Any], fail: bool) -> None:
     next(fixture, None)
 
 
+def _copy_a_clean_instance(namespace: dict[str, Any], fail: bool) -> None:
+    """Load a row with a session of its own (closed), then copy the detached, clean instance
+    the way nova's ``NovaBase.__copy__`` does: ``merge(load=False)`` on a ``Session()`` with
+    no bind emits no SQL, so it neither raises ``UnboundExecutionError`` nor checks out."""
+    engine, session_class, note_class = namespace["engine"], namespace["Session"], namespace["Note"]
+    namespace["TrapBase"].metadata.create_all(engine)
+    with session_class(engine) as loader:
+        loader.add(note_class(id=1, body="clean"))
+        loader.commit()
+        note = loader.get(note_class, 1)
+    assert engine.pool.checkedout() == 0
+    try:
+        copy = namespace["copy_detached"](note, fail=fail)
+    except RuntimeError:
+        assert fail
+    else:
+        assert copy is not note and copy.body == "clean"
+
+
 @pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
-@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session"])
+@pytest.mark.parametrize("name", ["vacuum", "count", "purge", "pending", "audit", "db_session", "copy_detached", "tag_all"])
 def test_silent_traps_hold_no_connection(name: str, fail: bool):
     assert lint_source(TRAPS, "case.py", Settings()).diagnostics == ()
     namespace: dict[str, Any] = {"__name__": "oracle_case"}
@@ -947,9 +997,101 @@ def test_silent_traps_hold_no_connection(name: str, fail: bool):
         exec(compile(TRAPS, "<oracle case>", "exec"), namespace)
         if name == "db_session":
             _as_pytest_runs_a_fixture(namespace, fail)
+        elif name == "copy_detached":
+            _copy_a_clean_instance(namespace, fail)
         else:
             try:
                 namespace[name](fail=fail)
             except RuntimeError:
                 assert fail
         assert namespace["engine"].pool.checkedout() == 0
+
+
+# -- a session bound to what its caller passes ---------------------------------------------
+#
+# `tag` binds its session to a parameter. Where every caller passes a connection it owns
+# (a `with engine.connect()` target), the session checks nothing out of the pool of its
+# own and SQA401 stays silent; where a caller passes the engine, the session checks a
+# connection out and keeps it, and SQA401 fires.
+
+BOUND_TO_A_PARAMETER = SYNC_HEADER + """
+
+def tag(bind, fail=False):
+    session = Session(bind=bind)
+    session.execute(text("select 1"))
+    if fail:
+        raise RuntimeError("tag failed")
+
+
+def run(fail=False):
+    {caller}
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "exception"])
+@pytest.mark.parametrize(
+    ("caller", "fires"),
+    [
+        ("with engine.connect() as connection:\n        tag(connection, fail)", False),
+        ("tag(engine, fail)", True),
+    ],
+    ids=["connection", "engine"],
+)
+def test_a_session_bound_to_a_parameter_holds_what_its_callers_pass(caller: str, fires: bool, fail: bool):
+    source = BOUND_TO_A_PARAMETER.replace("{caller}", caller)
+    findings = [d for d in lint_source(source, "case.py", Settings()).diagnostics if d.code == "SQA401"]
+    assert bool(findings) is fires, findings
+    namespace: dict[str, Any] = {"__name__": "oracle_case"}
+    with _no_garbage_collection():
+        exec(compile(source, "<oracle case>", "exec"), namespace)
+        try:
+            namespace["run"](fail=fail)
+        except RuntimeError:
+            assert fail
+        held = namespace["engine"].pool.checkedout()
+    assert (held > 0) is fires, held
+
+
+# -- a factory unpacked from a memo (kombu's SQLAlchemy transport) --------------------------
+
+MEMO_CHANNEL = """\
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
+
+
+class Channel:
+    _session = None
+    _engines = {}
+
+    def _open(self):
+        if "db" not in self._engines:
+            engine = create_engine("sqlite://", poolclass=QueuePool)
+            Session = sessionmaker(bind=engine)
+            self._engines["db"] = engine, Session
+        return self._engines["db"]
+
+    @property
+    def session(self):
+        if self._session is None:
+            _, Session = self._open()
+            self._session = Session()
+        return self._session
+
+    def size(self):
+        return self.session.execute(text("select 1")).scalar()
+"""
+
+
+def test_a_session_from_a_factory_unpacked_from_a_memo_keeps_its_connection():
+    findings = [d for d in lint_source(MEMO_CHANNEL, "case.py", Settings()).diagnostics if d.code == "SQA401"]
+    assert [d.location.row for d in findings] == [21], findings
+    namespace: dict[str, Any] = {"__name__": "oracle_case"}
+    with _no_garbage_collection():
+        exec(compile(MEMO_CHANNEL, "<oracle case>", "exec"), namespace)
+        channel = namespace["Channel"]()
+        assert channel.size() == 1
+        engine, _ = channel._engines["db"]
+        assert engine.pool.checkedout() == 1  # held by the session on the channel, which nothing closes
+        channel.size()
+        assert engine.pool.checkedout() == 1

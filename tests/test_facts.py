@@ -148,11 +148,36 @@ def test_call_sites_say_who_calls_and_whether_per_iteration():
         """
     )
     assert facts.calls == [
-        CallSite("app.engines.make_engine", "app.db.each", True),
-        CallSite("app.engines.make_engine", "app.db.retry", False),  # a retry loop makes it once
-        CallSite("app.engines.make_engine", "app.db.helper", False),
+        CallSite("app.engines.make_engine", "app.db.each", True, ("?",)),
+        CallSite("app.engines.make_engine", "app.db.retry", False, ("?",)),  # a retry loop makes it once
+        CallSite("app.engines.make_engine", "app.db.helper", False, ("?",)),
         CallSite("app.db.helper", None, False),
-        CallSite("app.engines.make_engine", None, False),
+        CallSite("app.engines.make_engine", None, False, ("?",)),
+    ]
+
+
+def test_call_sites_say_what_they_pass():
+    facts = _facts(
+        """
+        from alembic import op
+        from sqlalchemy import create_engine
+        from app.setup import get_version
+
+        engine = create_engine("sqlite://")
+
+        def upgrade():
+            get_version(op)
+            get_version(op.get_bind(), label="x")
+            with engine.connect() as conn:
+                get_version(conn, *extra)
+                get_version(bind=conn, **options)
+        """
+    )
+    assert [site.arguments for site in facts.calls if site.callee == "app.setup.get_version"] == [
+        ("ref:alembic.op",),
+        ("kind:BORROWED_CONNECTION", "label=?"),
+        ("kind:BORROWED_CONNECTION", "*"),
+        ("bind=kind:BORROWED_CONNECTION", "*"),
     ]
 
 

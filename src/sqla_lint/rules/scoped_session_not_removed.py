@@ -12,7 +12,11 @@ from .base import Finding, Rule, RuleContext
 class ScopedSessionNotRemoved(Rule):
     """
     ## What it does
-    Finds a `scoped_session` or `async_scoped_session` registry that is never `.remove()`d.
+    Finds a `scoped_session` or `async_scoped_session` registry that is never `.remove()`d,
+    or removed on one path only: in one branch of an `if` (a test of the registry itself,
+    `if registry is not None:`, is a guard, not a branch), only in an `except` or a `try`'s
+    `else`, or after an `if` that may return first. A `.remove()` on another registry
+    that shares the name (another class's `registry` attribute) does not count.
 
     ## Why is this bad?
     A scoped session lives in a thread-local (or task-local) registry until `remove()` is

@@ -25,10 +25,13 @@ class SessionNotClosed(Rule):
 
     Sessions that cannot hold a connection of their own are not reported: one bound to a
     connection someone else owns (`Session(bind=other_session.connection())`, alembic's
-    `op.get_bind()`), and a session with no bind (`Session()`, or a `sessionmaker()` with
-    none) used only for bookkeeping (`add`, `expunge`, `is_modified`). Nor is a session closed under an ownership flag
-    (`if session is None: session = Session(); own = True` ... `finally: if own:
-    session.close()`).
+    `op.get_bind()`, or a parameter that every call in the project fills with such a
+    connection or with alembic's `op`), and a session with no bind (`Session()`, or a
+    `sessionmaker()` with none that is never configured) used only for bookkeeping (`add`,
+    `expunge`, `is_modified`, `merge(obj, load=False)`). Nor is a session closed under an
+    ownership flag (`if session is None: session = Session(); own = True` ... `finally: if
+    own: session.close()`), or one put in a mapping handed to a call that keeps it (an
+    interactive shell's namespace: `start_ipython(user_ns={"db": db})`).
 
     ## Why is this bad?
     An open session holds a pooled connection from its first query until it is closed.

@@ -67,6 +67,9 @@ class CallSite:
     callee: str
     caller: str | None  # qualified caller function; None at module level
     per_iteration: bool
+    # What the call passes, as symbolic values: positional ones in order, then
+    # ``keyword=value``; ``?`` for what cannot be told, ``*`` for ``*args`` / ``**kwargs``.
+    arguments: tuple[str, ...] = ()
 
 
 @dataclass
@@ -80,6 +83,9 @@ class FunctionSummary:
     keeps_result: bool = False  # a memo of its own: callers share what it returns, and own none of it
     # ``__init__`` only: (parameter, position without ``self``, attribute) for ``self.attr = param``
     kept_parameters: tuple[tuple[str, int, str], ...] = ()
+    # Parameters a session made here is bound to (``Session(bind=conn)``, ``bind=op.get_bind()``):
+    # whether it holds a connection of its own depends on what the callers pass.
+    bound_parameters: tuple[str, ...] = ()
 
 
 @dataclass
@@ -113,10 +119,14 @@ class ModuleSummary:
                     "creates_engine": f.creates_engine,
                     "keeps_result": f.keeps_result,
                     "kept_parameters": f.kept_parameters,
+                    "bound_parameters": f.bound_parameters,
                 }
                 for name, f in self.functions.items()
             },
-            "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration} for c in self.calls],
+            "calls": [
+                {"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "arguments": c.arguments}
+                for c in self.calls
+            ],
             "removes": list(self.removes),
             "disposes": list(self.disposes),
             "pools": [dict(pool) for pool in self.pools],
@@ -138,10 +148,14 @@ class ModuleSummary:
                 creates_engine=bool(f.get("creates_engine")),
                 keeps_result=bool(f.get("keeps_result")),
                 kept_parameters=tuple(tuple(kept) for kept in f.get("kept_parameters", ())),  # type: ignore[misc,union-attr]
+                bound_parameters=tuple(f.get("bound_parameters", ())),  # type: ignore[arg-type]
             )
             for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
         }
-        summary.calls = [CallSite(**c) for c in data.get("calls", [])]  # type: ignore[union-attr]
+        summary.calls = [
+            CallSite(c["callee"], c["caller"], c["per_iteration"], tuple(c.get("arguments", ())))  # type: ignore[index,union-attr]
+            for c in data.get("calls", [])  # type: ignore[union-attr]
+        ]
         summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
         summary.disposes = list(data.get("disposes", []))  # type: ignore[arg-type]
         summary.pools = [dict(pool) for pool in data.get("pools", [])]  # type: ignore[union-attr]
@@ -188,6 +202,30 @@ def dotted(node: ast.AST, *, calls: bool = True) -> str | None:
 def written_chain(node: ast.AST) -> str | None:
     """A name as written, with no call in it: ``a.b.c``, ``app['db']`` as ``app.db``."""
     return dotted(node, calls=False)
+
+
+def _mentions(test: ast.AST, receiver: str) -> bool:
+    """Whether a condition tests ``receiver`` (or something reached through it)."""
+    for node in ast.walk(test):
+        written = dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        if written is not None and (written == receiver or written.startswith(f"{receiver}.")):
+            return True
+    return False
+
+
+def _removes(statement: ast.AST, receiver: str) -> bool:
+    return any(isinstance(node, ast.Attribute) and node.attr == "remove" and dotted(node.value) == receiver for node in ast.walk(statement))
+
+
+def _may_return(statement: ast.AST) -> bool:
+    """Whether ``statement`` may return from its function (nested definitions aside)."""
+    pending = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Return):
+            return True
+        pending.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, (*_FUNCTION_TYPES, ast.ClassDef)))
+    return False
 
 
 def _is_none(node: ast.AST | None) -> bool:
@@ -408,6 +446,40 @@ class ModuleFacts:
         while current is not None:
             yield current
             current = self.parent.get(current)
+
+    def on_every_path(self, node: ast.AST, receiver: str) -> bool:
+        """Whether ``node`` (``<receiver>.remove``) runs on every path through its function
+        (or module), as a teardown hook's or a ``finally``'s does: not in one branch of an
+        ``if`` (or ``match``, conditional expression, ``and`` / ``or``), not only in an
+        ``except`` or a ``try``'s ``else``, and not after an ``if`` that may return first.
+        An ``if`` that tests the receiver itself (``if registry is not None:``) is a guard,
+        not a branch, and an ``if`` removing it in both branches removes it on both paths.
+        (A ``remove()`` late in a ``try`` body is not judged: it reads as the body's work.)"""
+        child = node
+        for ancestor in self.ancestors(node):
+            block = next(
+                (block for field in ("body", "orelse", "finalbody") if isinstance(block := getattr(ancestor, field, None), list) and child in block),
+                None,
+            )
+            if block is not None:
+                for earlier in block[: block.index(child)]:
+                    if isinstance(earlier, ast.If) and not _mentions(earlier.test, receiver) and _may_return(earlier):
+                        return False
+            if isinstance(ancestor, (*_FUNCTION_TYPES, ast.ClassDef, ast.Module)):
+                return True
+            if isinstance(ancestor, ast.If) and child is not ancestor.test:
+                other = ancestor.orelse if child in ancestor.body else ancestor.body
+                if not (_mentions(ancestor.test, receiver) or any(_removes(statement, receiver) for statement in other)):
+                    return False
+            elif (
+                (isinstance(ancestor, ast.IfExp) and child is not ancestor.test)
+                or (isinstance(ancestor, ast.BoolOp) and child is not ancestor.values[0])
+                or isinstance(ancestor, (ast.match_case, ast.ExceptHandler))
+                or (isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))) and child in ancestor.orelse)
+            ):
+                return False  # one branch, the error path, or the success path only
+            child = ancestor
+        return True
 
     def enclosing_function(self, node: ast.AST) -> FunctionNode | None:
         if node in self.function_of:
@@ -993,6 +1065,35 @@ class ModuleFacts:
                 return f"ref:{qualified}"
         return None
 
+    def _bound_parameters(self) -> dict[FunctionNode, set[str]]:
+        """For each module-level function, the parameters a session (or session factory) it
+        makes is bound to: ``Session(bind=conn)``, ``Session(conn)``, ``Session(bind=op.get_bind())``,
+        ``sessionmaker(bind=conn)``."""
+        bound: dict[FunctionNode, set[str]] = defaultdict(set)
+        for call in self.calls:
+            function = self.function_of.get(call)
+            if not isinstance(function, _DEF_TYPES) or self.function_of.get(function) is not None or self.class_of_function(function):
+                continue
+            bind = next((keyword.value for keyword in call.keywords if keyword.arg == "bind"), call.args[0] if call.args else None)
+            if isinstance(bind, ast.Call) and isinstance(bind.func, ast.Attribute):
+                bind = bind.func.value
+            if not isinstance(bind, ast.Name) or isinstance(bind, ast.Starred):
+                continue
+            arguments = function.args
+            if bind.id not in {a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)}:
+                continue
+            kind = self.kind_of(call)
+            if kind is not None and (kind.is_session or kind in SESSION_FOR_FACTORY):
+                bound[function].add(bind.id)
+        return bound
+
+    def _passed_values(self, call: ast.Call) -> tuple[str, ...]:
+        """What a call of a project function passes, for questions about its parameters
+        (``get_version(op)`` handing alembic's ``op`` on)."""
+        passed = ["*" if isinstance(arg, ast.Starred) else self.symbolic_value(arg) or "?" for arg in call.args]
+        passed += ["*" if keyword.arg is None else f"{keyword.arg}={self.symbolic_value(keyword.value) or '?'}" for keyword in call.keywords]
+        return tuple(passed)
+
     def symbolic_return(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
         if function in self._in_progress or self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
             return None
@@ -1076,6 +1177,7 @@ class ModuleFacts:
                 creating_engines.add(outermost)
         handlers = self.request_handlers()
         startup = self.startup_functions()
+        bound = self._bound_parameters()
         for function in self.function_defs:
             if self.function_of.get(function) is not None:
                 continue
@@ -1089,6 +1191,7 @@ class ModuleFacts:
                 creates_engine=function in creating_engines,
                 keeps_result=keeps_result,
                 kept_parameters=self.kept_parameters(function) if function.name == "__init__" else (),
+                bound_parameters=tuple(sorted(bound.get(function, ()))),
             )
         for call in self.calls:
             callee = self.qualified_name(call.func)
@@ -1105,10 +1208,10 @@ class ModuleFacts:
             if caller_function is not None:
                 caller = f"{module}.{self.function_name(caller_function)}"
                 per_iteration = self.runs_per_iteration(call, caller_function)
-            summary.calls.append(CallSite(callee, caller, per_iteration))
+            summary.calls.append(CallSite(callee, caller, per_iteration, self._passed_values(call)))
         for attribute in self.attributes_named.get("remove", ()):
             receiver = dotted(attribute.value)
-            if receiver is not None:
+            if receiver is not None and self.on_every_path(attribute, receiver):
                 summary.removes.append(self.qualified_receiver(receiver, attribute))
         for attribute in self.attributes_named.get("dispose", ()):
             receiver = dotted(attribute.value)

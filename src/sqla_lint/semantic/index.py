@@ -449,11 +449,19 @@ class ProjectIndex:
                             grown = True
         return chain
 
+    @cached_property
+    def parameter_binders(self) -> set[str]:
+        """Functions that bind a session to a parameter: whether it holds a connection of
+        its own depends on what their callers pass (``CallSite.arguments``)."""
+        return {
+            f"{summary.module}.{name}" for summary in self.modules.values() for name, f in summary.functions.items() if f.bound_parameters
+        }
+
     def relevance_names(self) -> dict[str, set[str]]:
         """The text test of :meth:`wants`: :meth:`tracked_names`, and the functions on an
-        engine-creating chain beside their modules' names."""
+        engine-creating chain or binding a session to a parameter beside their modules' names."""
         names = self.tracked_names()
-        chain = self.engine_callers
+        chain = self.engine_callers | self.parameter_binders
         for qualified in chain:
             located = self._split(qualified)
             if located is not None:
@@ -494,10 +502,11 @@ class ProjectIndex:
     def wants(self, referenced: set[str] | None) -> bool:
         """Whether a module not yet summarised should be, given what it refers to: it uses
         a tracked symbol, or it may call a function on an engine-creating chain (its call
-        sites answer SQA501). None (CPython cannot parse it) counts."""
+        sites answer SQA501) or one binding a session to a parameter (they say what it is
+        given). None (CPython cannot parse it) counts."""
         if referenced is None:
             return True
-        chain = self.engine_callers
+        chain = self.engine_callers | self.parameter_binders
         return any(
             self.tracks(qualified) or self.called_function(qualified) in chain
             for qualified in self._internal(referenced)

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from .index import ProjectIndex
 
 
+# What a call passes that is a connection its caller owns (see ``passed_for_parameter``).
+_CONNECTION_VALUES = frozenset(f"kind:{kind.name}" for kind in (Kind.CONNECTION, Kind.ASYNC_CONNECTION, Kind.BORROWED_CONNECTION))
+
+
 @dataclass(frozen=True)
 class Creation:
     """A call that creates a resource the caller then owns."""
@@ -346,6 +350,12 @@ class ModuleModel:
                     kind = self.kind_of(value)
                     if kind is not None:
                         return kind
+            for target, value in assigned_targets(assignment):
+                position = _unpacked_position(target, name)
+                if position is not None:
+                    kind = self._element_kind(value, *position)
+                    if kind is not None:
+                        return kind
         for statement in self.tree.withs_in.get(function, ()):
             for item in statement.items:
                 if item.asname is not None and isinstance(item.asname.name, cst.Name) and item.asname.name.value == name:
@@ -354,6 +364,69 @@ class ModuleModel:
                     if (kind := self.kind_of(item.item)) is not None and kind.is_connection:
                         return Kind.BORROWED_CONNECTION
         return None
+
+    def _element_kind(self, value: cst.BaseExpression, position: int, size: int, depth: int = 0) -> Kind | None:
+        """The kind of element ``position`` of the ``size``-tuple ``value`` gives, when every
+        way it can be made agrees: a tuple display, a name bound to one, a function of this
+        module whose every return agrees, or an item of a dict that every store in the
+        module fills with such tuples (a memo: ``self._engines[url] = engine, Session`` and
+        ``_, Session = self._open()`` where ``_open`` returns ``self._engines[url]``)."""
+        if depth > 5:
+            return None
+        if isinstance(value, (cst.Tuple, cst.List)):
+            elements = value.elements
+            if len(elements) != size or any(isinstance(element, cst.StarredElement) for element in elements):
+                return None
+            return self.kind_of(elements[position].value)
+        if isinstance(value, cst.Name):
+            return self._agreed_element_kind(self._binding_values(value), position, size, depth)
+        if isinstance(value, cst.Call):
+            function = self.function_called(value)
+            if function is None or self.is_generator(function) or self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
+                return None
+            returns = self.tree.returns_in.get(function, ())
+            if any(statement.value is None for statement in returns):
+                return None
+            return self._agreed_element_kind([statement.value for statement in returns if statement.value is not None], position, size, depth)
+        if isinstance(value, cst.Subscript):
+            return self._agreed_element_kind(self._items_stored_in(value.value), position, size, depth)
+        return None
+
+    def _agreed_element_kind(self, values: list[cst.BaseExpression], position: int, size: int, depth: int) -> Kind | None:
+        kinds = {self._element_kind(value, position, size, depth + 1) for value in values}
+        return kinds.pop() if len(kinds) == 1 else None
+
+    def _items_stored_in(self, container: cst.BaseExpression) -> list[cst.BaseExpression]:
+        """Every value stored as an item of ``container`` (``self._engines``, a module dict)
+        in this module, or [] where that cannot be told: the container starts other than
+        empty, or something else fills it (``update``, ``setdefault``, a second name)."""
+        written = dotted_name(container)
+        if written is None or not isinstance(container, (cst.Name, cst.Attribute)):
+            return []
+        owner = self.class_for_receiver(container.value, container) if isinstance(container, cst.Attribute) else None
+        if isinstance(container, cst.Attribute) and owner is None:
+            return []
+        initial = self._binding_values(container) if owner is None else list(self.class_attributes.get(owner, {}).get(container.attr.value, ()))
+        if not initial or not all(_empty_mapping(value) for value in initial):
+            return []
+
+        def same(node: cst.BaseExpression) -> bool:
+            if dotted_name(node) != written:
+                return False
+            return owner is None or self.class_for_receiver(node.value, node) is owner  # type: ignore[attr-defined]
+
+        for filler in ("update", "setdefault", "__setitem__", "fromkeys"):
+            if any(same(attribute.value) for attribute in self.tree.attributes_named.get(filler, ())):
+                return []
+        stored: list[cst.BaseExpression] = []
+        assignments = [*self.tree.module_assignments, *(a for function in self.tree.function_defs for a in self.tree.assignments_in.get(function, ()))]
+        for assignment in assignments:
+            for target, value in assigned_targets(assignment):
+                if isinstance(target, cst.Subscript) and same(target.value):
+                    stored.append(value)
+                elif dotted_name(target) == written and not _empty_mapping(value):
+                    return []  # the container itself rebound to something else
+        return stored
 
     def borrows_connection(self, session_call: cst.Call) -> bool:
         """Whether a new session is bound to a connection it does not own.
@@ -379,12 +452,18 @@ class ModuleModel:
         if kind is not None:
             return kind.is_session
         values = self._binding_values(func)
-        return bool(values) and all(
-            isinstance(value, cst.Call)
-            and (factory := self.qualified_name(value.func)) is not None
-            and call_result_kind(factory) in SESSION_FOR_FACTORY
-            and not _binds(value)
-            for value in values
+        written = dotted_name(func)
+        return (
+            bool(values)
+            and all(
+                isinstance(value, cst.Call)
+                and (factory := self.qualified_name(value.func)) is not None
+                and call_result_kind(factory) in SESSION_FOR_FACTORY
+                and not _binds(value)
+                for value in values
+            )
+            # ``Factory.configure(bind=engine)`` binds every session it makes from then on.
+            and not any(dotted_name(attribute.value) == written for attribute in self.tree.attributes_named.get("configure", ()))
         )
 
     def _is_connection(self, node: cst.BaseExpression) -> bool:
@@ -395,12 +474,68 @@ class ModuleModel:
         # to the session it was asked of, whatever that receiver is (sessions are the only
         # SQLAlchemy objects with that method), and it gives it back.
         inner = node.expression if isinstance(node, cst.Await) else node
-        return (
+        if (
             isinstance(inner, cst.Call)
             and isinstance(inner.func, cst.Attribute)
             and inner.func.attr.value == "connection"
             and self.kind_of(inner.func.value) is None
-        )
+        ):
+            return True
+        # ``def f(conn): Session(bind=conn)`` / ``def f(op): Session(bind=op.get_bind())``:
+        # what every call in the project passes for the parameter decides.
+        if isinstance(inner, cst.Name):
+            passed = self.passed_for_parameter(inner)
+            return bool(passed) and all(value in _CONNECTION_VALUES for value in passed)
+        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and isinstance(inner.func.value, cst.Name):
+            passed = self.passed_for_parameter(inner.func.value)
+            method = inner.func.attr.value
+            return bool(passed) and all(
+                value.startswith("ref:") and call_result_kind(f"{value[4:]}.{method}") is Kind.BORROWED_CONNECTION for value in passed
+            )
+        return False
+
+    def passed_for_parameter(self, name: cst.Name) -> list[str] | None:
+        """What every call in the project passes for the parameter ``name`` reads, as the
+        index's symbolic values (``ref:alembic.op``, ``kind:BORROWED_CONNECTION``, ``?``);
+        None where that cannot be told: not a parameter a session or factory of a
+        module-level function is bound to (only those functions' callers are sure to be in
+        the index), or rebound in it, or a call that passes ``*args`` / ``**kwargs`` or
+        leaves it to its default, or no call at all. A function also used other than by
+        calling it (a callback) is seen through its calls only."""
+        function = self.tree.function_of(name)
+        if (
+            self.index is None
+            or not isinstance(function, cst.FunctionDef)
+            or self.tree.enclosing_function.get(function) is not None
+            or self.tree.class_of_function(function) is not None
+        ):
+            return None
+        positional = [*function.params.posonly_params, *function.params.params]
+        names = [param.name.value for param in positional]
+        keyword_only = {param.name.value for param in function.params.kwonly_params}
+        if name.value not in names and name.value not in keyword_only:
+            return None
+        if any(assigned == name.value for assignment in self.tree.assignments_in.get(function, ()) for assigned, _ in assigned_names(assignment)):
+            return None
+        position = names.index(name.value) if name.value in names else None
+        qualified = f"{self.module_name}.{function.name.value}"
+        summary = self.index.function(qualified)
+        if summary is None or name.value not in summary.bound_parameters:
+            return None  # its callers were not looked for: the index holds only those of binders
+        sites = self.index.callers(qualified)
+        if not sites:
+            return None
+        passed: list[str] = []
+        for site in sites:
+            keyword = next((value for value in site.arguments if value.startswith(f"{name.value}=")), None)
+            positional_values = [value for value in site.arguments if "=" not in value.partition(":")[0]]
+            if keyword is not None:
+                passed.append(keyword.partition("=")[2])
+            elif position is not None and position < len(positional_values) and "*" not in positional_values[: position + 1]:
+                passed.append(positional_values[position])
+            else:
+                return None
+        return passed
 
     def holds_no_connection_of_its_own(self, session_call: cst.Call) -> bool:
         """Whether a new session can never check a connection out of a pool: it borrows one
@@ -424,11 +559,28 @@ class ModuleModel:
             if self.tree.order(ref) <= made:
                 continue
             used = self.tree.parent.get(ref)
-            if not (isinstance(used, cst.Attribute) and used.value is ref and used.attr.value in BOOKKEEPING_SESSION_ATTRIBUTES):
+            if not (isinstance(used, cst.Attribute) and used.value is ref and self._bookkeeping_use(used)):
                 return False
             if isinstance(self.tree.parent.get(used), (cst.AssignTarget, cst.AugAssign)):
                 return False  # ``s.bind = engine``
         return True
+
+    def _bookkeeping_use(self, used: cst.Attribute) -> bool:
+        """Whether ``session.<attr>`` never reaches the database: a bookkeeping attribute,
+        or ``merge(obj, load=False)``, which SQLAlchemy documents as emitting no SQL (it
+        copies the given state as it is, for objects already known to be clean)."""
+        if used.attr.value in BOOKKEEPING_SESSION_ATTRIBUTES:
+            return True
+        call = self.tree.parent.get(used)
+        return (
+            used.attr.value == "merge"
+            and isinstance(call, cst.Call)
+            and call.func is used
+            and any(
+                arg.keyword is not None and arg.keyword.value == "load" and isinstance(arg.value, cst.Name) and arg.value.value == "False"
+                for arg in call.args
+            )
+        )
 
     def _binding_values(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
         if isinstance(node, cst.Name):
@@ -1060,6 +1212,26 @@ def _passes(call: cst.Call, parameter: tuple[str, int]) -> bool:
             return not _is_none(arg.value)
         positional += 1
     return False
+
+
+def _unpacked_position(target: cst.BaseExpression, name: str) -> tuple[int, int] | None:
+    """Where ``name`` sits in a tuple target (``_, Session = ...``), and the tuple's size."""
+    if not isinstance(target, (cst.Tuple, cst.List)):
+        return None
+    elements = target.elements
+    if any(isinstance(element, cst.StarredElement) for element in elements):
+        return None
+    for position, element in enumerate(elements):
+        if isinstance(element.value, cst.Name) and element.value.value == name:
+            return position, len(elements)
+    return None
+
+
+def _empty_mapping(value: cst.BaseExpression) -> bool:
+    """``{}`` or ``dict()``: a memo that starts empty."""
+    if isinstance(value, cst.Dict):
+        return not value.elements
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "dict" and not value.args
 
 
 def _binds(call: cst.Call) -> bool:

@@ -62,6 +62,7 @@ class Outcome(enum.Enum):
     STORED_IN_CONTAINER = "stored in a container"
     STORED_ON_INSTANCE = "stored on an instance"
     PASSED_ON = "passed to another call"
+    HANDED_IN_NAMESPACE = "handed to a call in a mapping it keeps (a namespace or context)"
     CAPTURED = "captured by a nested function"
     MODULE_LEVEL = "module level"
     # A session whose last act on every path (exceptions included) ends its transaction:
@@ -133,6 +134,8 @@ class _Use(enum.Enum):
     STORED_ATTRIBUTE = enum.auto()
     STORED_WRAPPED = enum.auto()
     CAPTURED = enum.auto()
+    HANDED_IN_NAMESPACE = enum.auto()
+    NAMESPACE = enum.auto()  # ``ns = {"db": db}``: a local mapping that holds it
     PLAIN = enum.auto()
 
 
@@ -384,6 +387,7 @@ class OwnershipAnalysis:
             (_Use.STORED_CONTAINER, Outcome.STORED_IN_CONTAINER),
             (_Use.RETURNED, Outcome.RETURNED),
             (_Use.STORED_WRAPPED, Outcome.STORED_ON_INSTANCE),
+            (_Use.HANDED_IN_NAMESPACE, Outcome.HANDED_IN_NAMESPACE),
             (_Use.CAPTURED, Outcome.CAPTURED),
         ):
             if handed_on in uses:
@@ -657,26 +661,39 @@ class OwnershipAnalysis:
         """Every later reference to ``name`` (and its aliases) in ``function``, classified."""
         created_at = self.tree.order(call)
         references: list[_Reference] = []
-        pending, seen = [name], {name}
+        pending, seen = [(name, False)], {name}
         while pending:
-            current = pending.pop()
+            current, in_namespace = pending.pop()
             for ref in self.tree.names_in.get(function, {}).get(current, ()):
                 if self.tree.order(ref) <= created_at:
                     continue
-                reference = self._classify(ref, function, closers)
+                reference = self._classify(ref, function, closers, in_namespace)
+                if reference.use is _Use.NAMESPACE and reference.detail in seen:
+                    continue  # ``ns = {**ns, ...}``: the mapping again
                 references.append(reference)
-                if reference.use is _Use.ALIAS and reference.detail and reference.detail not in seen:
+                if reference.use in (_Use.ALIAS, _Use.NAMESPACE) and reference.detail and reference.detail not in seen:
                     seen.add(reference.detail)
-                    pending.append(reference.detail)
+                    pending.append((reference.detail, in_namespace or reference.use is _Use.NAMESPACE))
             for nested in self.tree.nested_functions.get(function, ()):
                 if self.tree.names_in.get(nested, {}).get(current):
                     references.append(_Reference(_Use.CAPTURED, nested))
         return references
 
-    def _classify(self, ref: cst.Name, function: FunctionNode, closers: frozenset[str]) -> _Reference:
+    def _classify(self, ref: cst.Name, function: FunctionNode, closers: frozenset[str], in_namespace: bool = False) -> _Reference:
+        """How one reference to the resource (or, with ``in_namespace``, to a local mapping
+        that holds it) uses it. This is the one classifier of escapes of the resource itself.
+
+        A mapping display that holds the resource (``{"db": db}``), handed to a call,
+        directly or through a local, is a namespace or a context the callee keeps: IPython's
+        ``start_ipython(user_ns=...)``, ``code.interact(local=...)``, a thread's ``kwargs``.
+        Ownership goes with it, as it does for ``ns["db"] = db``. The resource itself passed
+        to a call (``helper(db)``) is only used by it."""
         parent = self.tree.parent.get(ref)
         node: cst.CSTNode = ref
-        if isinstance(parent, cst.Attribute) and parent.value is ref:
+        if in_namespace:
+            if isinstance(parent, (cst.Attribute, cst.Subscript)) and parent.value is ref:
+                return _Reference(_Use.PLAIN, ref)  # ``ns["db"]``, ``ns.get("db")``: read, not handed on
+        elif isinstance(parent, cst.Attribute) and parent.value is ref:
             method = parent.attr.value
             grandparent = self.tree.parent.get(parent)
             called = isinstance(grandparent, cst.Call) and grandparent.func is parent
@@ -693,9 +710,11 @@ class OwnershipAnalysis:
 
         wrapped = False
         called = False  # passed through a call's arguments, so what comes out is its result
+        namespace = in_namespace  # in a mapping display (or a local holding one), not yet through a call
         while True:
             parent = self.tree.parent.get(node)
             if isinstance(parent, cst.Await) or isinstance(parent, _CONTAINER_TYPES):
+                namespace = namespace or (isinstance(parent, cst.DictElement) and parent.value is node)
                 node = parent
                 wrapped = wrapped or not isinstance(parent, cst.Await)
                 continue
@@ -703,6 +722,8 @@ class OwnershipAnalysis:
                 outer = self.tree.parent.get(parent)
                 if not isinstance(outer, cst.Call):
                     return _Reference(_Use.PLAIN, ref)
+                if namespace and not called and not parent.star:
+                    return _Reference(_Use.HANDED_IN_NAMESPACE, ref)
                 if self.model.qualified_name(outer.func) in CLOSING_WRAPPERS:
                     return _Reference(_Use.MANAGED, ref)
                 if isinstance(outer.func, cst.Attribute):
@@ -727,6 +748,8 @@ class OwnershipAnalysis:
             if isinstance(target, cst.Name):
                 if target.value in self.tree.globals_declared.get(function, ()):
                     return _Reference(_Use.STORED_GLOBAL, ref)
+                if namespace and not called:
+                    return _Reference(_Use.NAMESPACE, ref, target.value)
                 return _Reference(_Use.PLAIN if wrapped else _Use.ALIAS, ref, target.value)
             if isinstance(target, cst.Subscript):
                 return _Reference(_Use.STORED_CONTAINER, ref)
