@@ -414,3 +414,102 @@ def test_a_constructor_says_which_parameters_it_keeps():
     assert index.disposes_what_it_keeps("app.db.ExecutionEngine", "engine", None)
     assert index.disposes_what_it_keeps("app.db.ExecutionEngine", None, 1)
     assert not index.disposes_what_it_keeps("app.db.ExecutionEngine", "pool", None)
+
+
+def test_a_function_called_only_from_code_called_once_is_called_once():
+    """Module level builds a client through a factory: the client's __init__ runs once. A
+    loop, or a caller nobody calls, leaves that unknown."""
+    client = _facts(
+        """
+        from sqlalchemy import create_engine
+        class Client:
+            def __init__(self):
+                self.engine = create_engine("sqlite://")
+        """,
+        module="app.client",
+    )
+    factory = _facts(
+        """
+        from app.client import Client
+        class Vector:
+            @staticmethod
+            def get_vector():
+                return Client()
+        def build():
+            return Client()
+        def every(urls):
+            for url in urls:
+                build()
+        def orphan():
+            return build()
+        CLIENT = Vector.get_vector()
+        """,
+        module="app.factory",
+    )
+    index = ProjectIndex(Path("."), {s.module: s for s in (client, factory)})
+    assert index.called_only_once("app.factory.Vector.get_vector")
+    assert not index.called_only_once("app.factory.build")  # a loop, and a caller with no caller
+    assert not index.called_only_once("app.factory.orphan")  # nobody calls it
+    only_module_level = ProjectIndex(Path("."), {client.module: client, "app.factory": _facts(
+        "from app.client import Client\ndef make():\n    return Client()\nCLIENT = make()\n", module="app.factory")})
+    assert only_module_level.called_only_once("app.client.Client.__init__")
+
+
+def test_a_function_says_which_parameters_it_keeps_for_the_process():
+    facts = _facts(
+        """
+        from app import meta
+        _engines = {}
+        _current = None
+        def init_model(engine):
+            meta.engine = engine
+        def remember(name, *, engine):
+            _engines[name] = engine
+        def use(engine):
+            global _current
+            _current = engine
+        def read(engine):
+            local = {}
+            local["x"] = engine
+            return engine.url
+        class Registry:
+            def add(self, engine):
+                meta.engines = engine
+        """,
+        module="app.model",
+    )
+    assert facts.functions["init_model"].kept_globally == (("engine", 0),)
+    assert facts.functions["remember"].kept_globally == (("engine", -1),)
+    assert facts.functions["use"].kept_globally == (("engine", 0),)
+    assert facts.functions["read"].kept_globally == ()
+    assert facts.functions["Registry.add"].kept_globally == (("engine", 0),)  # the position without self
+    index = ProjectIndex(Path("."), {facts.module: facts})
+    assert index.keeps_for_the_process("app.model.init_model", None, 0)
+    assert index.keeps_for_the_process("app.model.remember", "engine", None)
+    assert not index.keeps_for_the_process("app.model.remember", None, 0)
+    assert not index.keeps_for_the_process("app.model.read", None, 0)
+    assert index.engine_handoff_modules == frozenset()
+
+
+def test_a_subclass_without_init_is_built_by_its_base_constructor():
+    base = _facts(
+        """
+        class ExecutionEngine:
+            def __init__(self, engine=None):
+                if engine is not None:
+                    self.engine = engine
+            def close(self):
+                self.engine.dispose()
+        """,
+        module="app.execution",
+    )
+    sub = _facts(
+        "from app.execution import ExecutionEngine\nclass Sqlite(ExecutionEngine):\n    pass\nclass Own(ExecutionEngine):\n    def __init__(self, engine):\n        self.other = engine\n",
+        module="app.sqlite",
+    )
+    assert sub.bases == {"Sqlite": ["app.execution.ExecutionEngine"]}
+    index = ProjectIndex(Path("."), {s.module: s for s in (base, sub)})
+    assert index.called_function("app.sqlite.Sqlite") == "app.execution.ExecutionEngine.__init__"
+    assert index.disposes_what_it_keeps("app.sqlite.Sqlite", "engine", None)
+    assert not index.disposes_what_it_keeps("app.sqlite.Own", "engine", None)  # its own __init__ keeps it elsewhere
+    assert "app.execution.ExecutionEngine.__init__" in index.keepers

@@ -77,6 +77,9 @@ class FunctionSummary:
     keeps_result: bool = False  # a memo of its own: callers share what it returns, and own none of it
     # ``__init__`` only: (parameter, position without ``self``, attribute) for ``self.attr = param``
     kept_parameters: tuple[tuple[str, int, str], ...] = ()
+    # (parameter, position as a caller passes it) stored for the process: in a ``global``,
+    # an attribute of an imported module (``meta.engine = engine``), a module-level container
+    kept_globally: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -92,6 +95,7 @@ class ModuleSummary:
     disposes: list[str] = field(default_factory=list)  # qualified receivers of `.dispose` (SQA505)
     pools: list[dict[str, object]] = field(default_factory=list)  # PoolSite.to_json() of each engine and pool (SQA506)
     shutdown_point: bool = False  # a lifespan, shutdown hook or asyncio.run entry point (SQA505)
+    bases: dict[str, list[str]] = field(default_factory=dict)  # class -> qualified bases, where it has no __init__
 
     def to_json(self) -> dict[str, object]:
         """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
@@ -110,6 +114,7 @@ class ModuleSummary:
                     "creates_engine": f.creates_engine,
                     "keeps_result": f.keeps_result,
                     "kept_parameters": f.kept_parameters,
+                    "kept_globally": f.kept_globally,
                 }
                 for name, f in self.functions.items()
             },
@@ -118,6 +123,7 @@ class ModuleSummary:
             "disposes": list(self.disposes),
             "pools": [dict(pool) for pool in self.pools],
             "shutdown_point": self.shutdown_point,
+            "bases": {name: list(bases) for name, bases in self.bases.items()},
         }
 
     @classmethod
@@ -135,6 +141,7 @@ class ModuleSummary:
                 creates_engine=bool(f.get("creates_engine")),
                 keeps_result=bool(f.get("keeps_result")),
                 kept_parameters=tuple(tuple(kept) for kept in f.get("kept_parameters", ())),  # type: ignore[misc,union-attr]
+                kept_globally=tuple(tuple(kept) for kept in f.get("kept_globally", ())),  # type: ignore[misc,union-attr]
             )
             for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
         }
@@ -143,6 +150,7 @@ class ModuleSummary:
         summary.disposes = list(data.get("disposes", []))  # type: ignore[arg-type]
         summary.pools = [dict(pool) for pool in data.get("pools", [])]  # type: ignore[union-attr]
         summary.shutdown_point = bool(data.get("shutdown_point"))
+        summary.bases = {name: list(bases) for name, bases in dict(data.get("bases", {})).items()}  # type: ignore[union-attr]
         return summary
 
 
@@ -730,6 +738,48 @@ class ModuleFacts:
                     kept.append((value.id, position, target.attr))
         return tuple(kept)
 
+    def kept_globally(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tuple[str, int], ...]:
+        """Parameters ``function`` stores for the process, and where a caller passes them:
+        ``init_model(engine)`` doing ``meta.engine = engine`` (an imported module's
+        attribute), ``global _engine; _engine = engine``, or ``_engines[key] = engine``
+        (a module-level container). A caller handing its engine over owns it no more."""
+        arguments = function.args
+        positional = [param.arg for param in (*arguments.posonlyargs, *arguments.args)]
+        if self.class_of_function(function) is not None and not self.decorator_names(function) & {"staticmethod"}:
+            positional = positional[1:]
+        names = set(positional) | {param.arg for param in arguments.kwonlyargs}
+        declared = self.globals_declared.get(function, set())
+        kept = []
+        for assignment in self.assignments_in.get(function, ()):
+            for target, value in _assigned(assignment):
+                if not (isinstance(value, ast.Name) and value.id in names):
+                    continue
+                if (
+                    (isinstance(target, ast.Name) and target.id in declared)
+                    or (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and self._imported_module(target.value.id))
+                    or (isinstance(target, ast.Subscript) and self._module_level(target.value, function))
+                ):
+                    kept.append((value.id, positional.index(value.id) if value.id in positional else -1))
+        return tuple(dict.fromkeys(kept))
+
+    def _imported_module(self, name: str) -> bool:
+        """``meta`` of ``from app.model import meta`` / ``import app.model.meta as meta``:
+        a name imported from the project that no module function or class of this module
+        shadows. Whether it is a module or a class, an attribute set on it lives as long."""
+        return name in self.imports and name not in self.module_functions and name not in self.classes
+
+    def base_classes(self, class_def: ast.ClassDef) -> list[str]:
+        """Qualified names of a class's bases: where it defines no ``__init__``, building it
+        runs the first base's (``class SqliteExecutionEngine(SqlAlchemyExecutionEngine): pass``)."""
+        bases = []
+        for base in class_def.bases:
+            qualified = self.qualified_name(base)
+            if qualified is None and isinstance(base, ast.Name) and base.id in self.classes:
+                qualified = f"{self.module}.{base.id}"
+            if qualified is not None:
+                bases.append(qualified)
+        return bases
+
     def memoises(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether ``function`` keeps what it returns for the process: stored in a module
         dict (``_engines[url] = engine``; ``return cache.setdefault(url, make(url))``) or
@@ -1050,7 +1100,13 @@ class ModuleFacts:
                 creates_engine=function in creating_engines,
                 keeps_result=keeps_result,
                 kept_parameters=self.kept_parameters(function) if function.name == "__init__" else (),
+                kept_globally=self.kept_globally(function),
             )
+        for name, class_def in self.classes.items():
+            if "__init__" not in self.methods.get(class_def, {}):
+                bases = [base for base in self.base_classes(class_def) if base.partition(".")[0] in project_packages]
+                if bases:
+                    summary.bases[name] = bases
         for call in self.calls:
             callee = self.qualified_name(call.func)
             if callee is None:

@@ -847,18 +847,20 @@ class ModuleModel:
         facts = self.index.function(qualified) if qualified is not None else None
         return facts is not None and facts.keeps_result
 
-    def handed_to_a_disposer(self, creation: Creation, holder: str | None) -> bool:
-        """Whether the function hands what it made (as ``holder``) to a project object that
-        keeps it and disposes it (see ``ProjectIndex.disposes_what_it_keeps``)."""
+    def handed_to_a_keeper(self, creation: Creation, holder: str | None) -> bool:
+        """Whether the function hands what it made (as ``holder``) to project code that
+        keeps it for good: an object that keeps it and disposes it (see
+        ``ProjectIndex.disposes_what_it_keeps``), or a function that stores it for the
+        process (``init_model(engine)``, see ``ProjectIndex.keeps_for_the_process``). A
+        class picked from a registry (``ENGINES[dialect](engine=engine)``) counts when
+        every class the registry holds does."""
         if self.index is None or holder is None or creation.function is None:
             return False
         for call in self.tree.calls:
             if self.tree.enclosing_function.get(call) is not creation.function:
                 continue
-            callee = self.qualified_name(call.func)
-            if callee is None and isinstance(call.func, cst.Name) and call.func.value in self.classes:
-                callee = f"{self.module_name}.{call.func.value}"
-            if callee is None:
+            callees = self.callee_candidates(call)
+            if not callees:
                 continue
             position = 0
             for arg in call.args:
@@ -866,11 +868,69 @@ class ModuleModel:
                     break
                 if isinstance(arg.value, cst.Name) and arg.value.value == holder:
                     keyword = arg.keyword.value if arg.keyword is not None else None
-                    if self.index.disposes_what_it_keeps(callee, keyword, None if keyword else position):
+                    at = None if keyword else position
+                    if all(
+                        self.index.disposes_what_it_keeps(callee, keyword, at) or self.index.keeps_for_the_process(callee, keyword, at)
+                        for callee in callees
+                    ):
                         return True
                 if arg.keyword is None:
                     position += 1
         return False
+
+    def callee_candidates(self, call: cst.Call) -> list[str]:
+        """The qualified project names a call may run: what its callee names, or, for a
+        local bound to a lookup in a module-level registry (``cls = ENGINES[name]``), every
+        class or function that registry holds (``dict.fromkeys(names, A)``, ``{k: A}``,
+        ``ENGINES[k] = B``). Empty where any of them is unknown."""
+        func = call.func
+        callee = self.qualified_name(func)
+        if callee is None and isinstance(func, cst.Name) and (func.value in self.classes or func.value in self.module_functions):
+            callee = f"{self.module_name}.{func.value}"
+        if callee is not None:
+            return [callee]
+        if not isinstance(func, cst.Name):
+            return []
+        function = self.tree.function_of(func)
+        values = [
+            value
+            for assignment in self.tree.assignments_in.get(function, ())
+            for assigned, value in assigned_names(assignment)
+            if assigned == func.value
+        ]
+        if len(values) != 1 or not isinstance(values[0], cst.Subscript) or not isinstance(values[0].value, cst.Name):
+            return []
+        registry = values[0].value.value
+        if any(registry == name for a in self.tree.assignments_in.get(function, ()) for name, _ in assigned_names(a)):
+            return []  # a local of the same name
+        return self._registry_members(registry)
+
+    def _registry_members(self, registry: str) -> list[str]:
+        members: list[cst.BaseExpression] = []
+        for value in self.module_bindings.get(registry, ()):
+            if isinstance(value, cst.Dict):
+                members += [element.value for element in value.elements if isinstance(element, cst.DictElement)]
+            elif (
+                isinstance(value, cst.Call)
+                and (dotted_name(value.func) or "") in ("dict.fromkeys", "builtins.dict.fromkeys")
+                and len(value.args) == 2
+            ):
+                members.append(value.args[1].value)
+            else:
+                return []
+        for assignment in self.tree.module_assignments:
+            for target, value in assigned_targets(assignment):
+                if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name) and target.value.value == registry:
+                    members.append(value)
+        names = []
+        for member in members:
+            qualified = self.qualified_name(member)
+            if qualified is None and isinstance(member, cst.Name) and (member.value in self.classes or member.value in self.module_functions):
+                qualified = f"{self.module_name}.{member.value}"
+            if qualified is None:
+                return []
+            names.append(qualified)
+        return list(dict.fromkeys(names))
 
     def may_run_more_than_once(self, function: FunctionNode) -> bool:
         """Whether nothing shows ``function`` runs only once: it has no caller the project
