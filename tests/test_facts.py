@@ -513,3 +513,61 @@ def test_a_subclass_without_init_is_built_by_its_base_constructor():
     assert index.disposes_what_it_keeps("app.sqlite.Sqlite", "engine", None)
     assert not index.disposes_what_it_keeps("app.sqlite.Own", "engine", None)  # its own __init__ keeps it elsewhere
     assert "app.execution.ExecutionEngine.__init__" in index.keepers
+
+
+def _model(source: str, module: str = "app.db"):
+    import libcst as cst
+
+    from sqla_lint.semantic.model import ModuleModel
+
+    tree = cst.parse_module(textwrap.dedent(source))
+    summary = module_summary(ast.parse(textwrap.dedent(source)), module, frozenset({"app"}))
+    return ModuleModel(tree, module, index=ProjectIndex(Path("."), {module: summary}))
+
+
+def test_a_thin_factory_hands_back_the_engine_in_what_it_returns():
+    model = _model(
+        """
+        from sqlalchemy import create_engine, inspect, text
+        from sqlalchemy.orm import sessionmaker
+
+        def factory(url):
+            engine = create_engine(url)
+            made = sessionmaker(bind=engine)
+            return made
+
+        def inspector(url):
+            engine = create_engine(url)
+            return inspect(engine.connect().execution_options(x=1))
+
+        def version(url):
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                return conn.execute(text("select 1")).scalar_one()
+
+        def other(url):
+            engine = create_engine(url)
+            return sessionmaker(bind=create_engine("sqlite://"))
+        """
+    )
+    hands_back = {model.function_name(c.function): model.hands_back(c, "engine") for c in model.creations if c.kind.is_engine and c.source.startswith("create_engine(url")}
+    assert hands_back == {"factory": True, "inspector": True, "version": False, "other": False}
+
+
+def test_a_class_picked_from_a_registry_is_every_class_the_registry_holds():
+    model = _model(
+        """
+        from app.execution import ExecutionEngine, SqliteEngine
+        CLASSES = dict.fromkeys(["a", "b"], ExecutionEngine)
+        CLASSES["sqlite"] = SqliteEngine
+        UNKNOWN = make_registry()
+
+        def build(kind, engine):
+            cls = CLASSES[kind]
+            other = UNKNOWN[kind]
+            return cls(engine=engine), other(engine)
+        """
+    )
+    calls = {model.source_of(call.func): model.callee_candidates(call) for call in model.tree.calls}
+    assert calls["cls"] == ["app.execution.ExecutionEngine", "app.execution.SqliteEngine"]
+    assert calls["other"] == []

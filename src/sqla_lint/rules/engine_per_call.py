@@ -117,6 +117,6 @@ def health():
             )
         if reason is not None:
             return f"{made} on every call of `{name}`, which runs per call from {reason}; cache it or create it once"
-        if ownership.outcome.leaks and model.may_run_more_than_once(function):
+        if ownership.outcome.leaks and model.may_run_more_than_once(function) and not model.hands_back(creation, ownership.holder):
             return f"{made} on every call of `{name}` and drops it without `dispose()`; create it once at module level"
         return None

@@ -27,6 +27,7 @@ from .symbols import (
     MAIN_FUNCTION_NAMES,
     OWNED_KINDS,
     ROUTE_DECORATOR_METHODS,
+    SAME_CONNECTION_METHODS,
     SESSION_FOR_FACTORY,
     Kind,
     annotation_kind,
@@ -878,6 +879,43 @@ class ModuleModel:
                     position += 1
         return False
 
+    def hands_back(self, creation: Creation, holder: str | None) -> bool:
+        """Whether the function returns what it made inside what it returns: a session
+        factory or session bound to it (``return sessionmaker(bind=engine)``), a connection
+        of it, or an ``inspect()`` of either (``return inspect(engine.connect())``), directly
+        or through a local it returns. A thin factory: the engine lives on with its result,
+        and whether that is per call is its callers' question (``per_call_reason``)."""
+        function = creation.function
+        if holder is None or not isinstance(function, cst.FunctionDef):
+            return False
+        locals_: dict[str, list[cst.BaseExpression]] = defaultdict(list)
+        for assignment in self.tree.assignments_in.get(function, ()):
+            for name, value in assigned_names(assignment):
+                locals_[name].append(value)
+        for returned in self.tree.returns_in.get(function, ()):
+            value = returned.value
+            values = locals_.get(value.value, []) if isinstance(value, cst.Name) else [value] if value is not None else []
+            if any(self._carries(candidate, holder) for candidate in values):
+                return True
+        return False
+
+    def _carries(self, expression: cst.BaseExpression, holder: str, depth: int = 0) -> bool:
+        """Whether ``expression`` is a SQLAlchemy object that holds the engine ``holder``."""
+        if depth > 4 or not isinstance(expression, cst.Call):
+            return False
+        func = expression.func
+        if isinstance(func, cst.Attribute) and func.attr.value in CONNECTION_METHODS | SAME_CONNECTION_METHODS:
+            receiver = func.value
+            return (isinstance(receiver, cst.Name) and receiver.value == holder) or self._carries(receiver, holder, depth + 1)
+        kind = self.kind_of(expression)
+        binds = kind is not None and (kind.is_session or kind in _ENGINE_BINDING_KINDS)
+        if not binds and (self.qualified_name(func) or "") not in _INSPECTORS:
+            return False
+        return any(
+            (isinstance(arg.value, cst.Name) and arg.value.value == holder) or self._carries(arg.value, holder, depth + 1)
+            for arg in expression.args
+        )
+
     def callee_candidates(self, call: cst.Call) -> list[str]:
         """The qualified project names a call may run: what its callee names, or, for a
         local bound to a lookup in a module-level registry (``cls = ENGINES[name]``), every
@@ -1025,6 +1063,11 @@ class ModuleModel:
             if receiver is not None:
                 found.append((receiver, node))
         return found
+
+
+# What holds the engine it is built with: a session factory or registry (``bind=engine``).
+_ENGINE_BINDING_KINDS = frozenset({Kind.SESSION_FACTORY, Kind.ASYNC_SESSION_FACTORY, Kind.SCOPED_REGISTRY})
+_INSPECTORS = frozenset({"sqlalchemy.inspect", "sqlalchemy.inspection.inspect"})
 
 
 # -- helpers over syntax ---------------------------------------------------------------
