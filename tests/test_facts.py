@@ -571,3 +571,30 @@ def test_a_class_picked_from_a_registry_is_every_class_the_registry_holds():
     calls = {model.source_of(call.func): model.callee_candidates(call) for call in model.tree.calls}
     assert calls["cls"] == ["app.execution.ExecutionEngine", "app.execution.SqliteEngine"]
     assert calls["other"] == []
+
+
+def test_an_engine_kept_under_its_key_through_its_connection_is_memoised_per_key():
+    model = _model(
+        """
+        from sqlalchemy import create_engine
+
+        class Manager:
+            def get(self, key):
+                if key not in self._connections:
+                    engine = create_engine(key)
+                    conn = engine.connect()
+                    self._connections[key] = conn
+                return self._connections[key]
+
+            def other_key(self, key, name):
+                if key not in self._connections:
+                    engine = create_engine(key)
+                    self._connections[name] = engine.connect()
+
+            def unguarded(self, key):
+                engine = create_engine(key)
+                self._connections[key] = engine.connect()
+        """
+    )
+    memo = {model.function_name(c.function): model.memoised_per_key(c, "engine") for c in model.creations if c.kind.is_engine}
+    assert memo == {"Manager.get": True, "Manager.other_key": False, "Manager.unguarded": False}

@@ -916,6 +916,51 @@ class ModuleModel:
             for arg in expression.args
         )
 
+    def memoised_per_key(self, creation: Creation, holder: str | None) -> bool:
+        """Whether the engine is made under ``if key not in cache:`` and kept there, itself
+        or through a connection of it (``cache[key] = engine.connect()``, or a local bound
+        so): one engine per key for as long as ``cache`` lives, as a connection manager
+        keeps one connection per URL."""
+        if holder is None or creation.function is None:
+            return False
+        carried = {holder}
+        for assignment in self.tree.assignments_in.get(creation.function, ()):
+            for name, value in assigned_names(assignment):
+                if self._carries_connection(value, holder):
+                    carried.add(name)
+        for ancestor in self.tree.ancestors(creation.call):
+            if ancestor is creation.function:
+                return False
+            if not isinstance(ancestor, cst.If) or not self.tree.contains(ancestor.body, creation.call):
+                continue
+            guard = _not_in_guard(ancestor.test)
+            if guard is None:
+                continue
+            key, cache = (self.source_of(part) for part in guard)
+            for assignment in self.tree.assignments_in.get(creation.function, ()):
+                if not self.tree.contains(ancestor.body, assignment):
+                    continue
+                for target, value in assigned_targets(assignment):
+                    if (
+                        isinstance(target, cst.Subscript)
+                        and self.source_of(target.value) == cache
+                        and len(target.slice) == 1
+                        and self.source_of(target.slice[0].slice) == key
+                        and ((isinstance(value, cst.Name) and value.value in carried) or self._carries_connection(value, holder))
+                    ):
+                        return True
+        return False
+
+    def _carries_connection(self, value: cst.BaseExpression, holder: str) -> bool:
+        """``engine.connect()`` / ``engine.begin()`` of the engine ``holder``."""
+        return (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in CONNECTION_METHODS
+            and isinstance(value.func.value, cst.Name)
+            and value.func.value.value == holder
+        )
+
     def callee_candidates(self, call: cst.Call) -> list[str]:
         """The qualified project names a call may run: what its callee names, or, for a
         local bound to a lookup in a module-level registry (``cls = ENGINES[name]``), every
@@ -1071,6 +1116,17 @@ _INSPECTORS = frozenset({"sqlalchemy.inspect", "sqlalchemy.inspection.inspect"})
 
 
 # -- helpers over syntax ---------------------------------------------------------------
+
+
+def _not_in_guard(test: cst.BaseExpression) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+    """``(key, cache)`` of ``if key not in cache:``."""
+    if (
+        isinstance(test, cst.Comparison)
+        and len(test.comparisons) == 1
+        and isinstance(test.comparisons[0].operator, cst.NotIn)
+    ):
+        return test.left, test.comparisons[0].comparator
+    return None
 
 
 def all_params(params: cst.Parameters) -> list[cst.Param]:
