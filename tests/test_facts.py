@@ -598,3 +598,45 @@ def test_an_engine_kept_under_its_key_through_its_connection_is_memoised_per_key
     )
     memo = {model.function_name(c.function): model.memoised_per_key(c, "engine") for c in model.creations if c.kind.is_engine}
     assert memo == {"Manager.get": True, "Manager.other_key": False, "Manager.unguarded": False}
+
+
+def test_a_call_whose_result_its_caller_keeps_and_guards_is_memoised():
+    facts = _facts(
+        """
+        from sqlalchemy import create_engine
+        _cache = None
+        class Source:
+            def load(self):
+                return create_engine("sqlite://")
+            def guarded(self, kinds):
+                for kind in kinds:
+                    if kind and self._tables is None:
+                        self._tables = self.load()
+            def negated(self):
+                if not self._tables:
+                    self._tables = self.load()
+            def unguarded(self, kinds):
+                for kind in kinds:
+                    self._tables = self.load()
+            def other_guard(self):
+                if self._views is None:
+                    self._tables = self.load()
+        def load_all():
+            return create_engine("sqlite://")
+        def module_memo():
+            global _cache
+            if _cache is None:
+                _cache = load_all()
+        """
+    )
+    memoised = {site.caller.rpartition(".")[2]: site.memoised for site in facts.calls if site.callee.endswith(("load", "load_all"))}
+    assert memoised == {"guarded": True, "negated": True, "unguarded": False, "other_guard": False, "module_memo": True}
+    index = ProjectIndex(Path("."), {facts.module: facts})
+    assert index.per_call_reason("app.db.Source.load") == "a loop in `unguarded`"
+    memo_only = _facts(
+        "from sqlalchemy import create_engine\nclass S:\n    def load(self):\n        return create_engine('x')\n"
+        "    def run(self, kinds):\n        for k in kinds:\n            if self.t is None:\n                self.t = self.load()\n"
+    )
+    memo_index = ProjectIndex(Path("."), {memo_only.module: memo_only})
+    assert memo_index.per_call_reason("app.db.S.load") is None
+    assert memo_index.called_only_once("app.db.S.load")

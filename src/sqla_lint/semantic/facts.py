@@ -64,6 +64,9 @@ class CallSite:
     callee: str
     caller: str | None  # qualified caller function; None at module level
     per_iteration: bool
+    # ``if self.tables is None: self.tables = load()``: the result is kept, and the call
+    # made again only while nothing is kept, so not per call of the caller
+    memoised: bool = False
 
 
 @dataclass
@@ -118,7 +121,7 @@ class ModuleSummary:
                 }
                 for name, f in self.functions.items()
             },
-            "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration} for c in self.calls],
+            "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "memoised": c.memoised} for c in self.calls],
             "removes": list(self.removes),
             "disposes": list(self.disposes),
             "pools": [dict(pool) for pool in self.pools],
@@ -214,6 +217,21 @@ def _assigned(statement: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
 
 def _assigned_names(statement: ast.AST) -> list[tuple[str, ast.expr]]:
     return [(target.id, value) for target, value in _assigned(statement) if isinstance(target, ast.Name)]
+
+
+def _tests_unset(test: ast.expr, written: str) -> bool:
+    """Whether ``test`` holds only while ``written`` (an ``ast.dump``) is None or empty."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_tests_unset(value, written) for value in test.values)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return ast.dump(test.operand, include_attributes=False) == written
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is)
+        and _is_none(test.comparators[0])
+        and ast.dump(test.left, include_attributes=False) == written
+    )
 
 
 def _passes(call: ast.Call, parameter: tuple[str, int]) -> bool:
@@ -973,6 +991,26 @@ class ModuleFacts:
             for returned in self.returns_in.get(function, ())
         )
 
+    def memoised_call(self, call: ast.Call, function: FunctionNode) -> bool:
+        """``if self.tables is None: self.tables = self._load()`` (or ``if not self.tables``,
+        also as one operand of an ``and``): the call's result is kept where the guard looks,
+        so the call runs again only while nothing is kept there."""
+        statement = self.parent.get(call)
+        if not isinstance(statement, ast.Assign) or statement.value is not call or len(statement.targets) != 1:
+            return False
+        target = statement.targets[0]
+        if not isinstance(target, (ast.Attribute, ast.Name)):
+            return False
+        written = ast.dump(target, include_attributes=False).replace("Store()", "Load()")
+        child: ast.AST = statement
+        for ancestor in self.ancestors(statement):
+            if ancestor is function:
+                return False
+            if isinstance(ancestor, ast.If) and child in ancestor.body and _tests_unset(ancestor.test, written):
+                return True
+            child = ancestor
+        return False
+
     def _contains(self, outer: ast.AST, inner: ast.AST) -> bool:
         return inner is outer or any(ancestor is outer for ancestor in self.ancestors(inner))
 
@@ -1118,11 +1156,12 @@ class ModuleFacts:
                 continue
             caller_function = self.function_of.get(call)
             caller = None
-            per_iteration = False
+            per_iteration = memoised = False
             if caller_function is not None:
                 caller = f"{module}.{self.function_name(caller_function)}"
                 per_iteration = self.runs_per_iteration(call, caller_function)
-            summary.calls.append(CallSite(callee, caller, per_iteration))
+                memoised = self.memoised_call(call, caller_function)
+            summary.calls.append(CallSite(callee, caller, per_iteration, memoised))
         for attribute in self.attributes_named.get("remove", ()):
             receiver = dotted(attribute.value)
             if receiver is not None:

@@ -354,7 +354,7 @@ class ProjectIndex:
         if function in _seen:
             return None
         for site in self.callers(function):
-            if site.caller is None:
+            if site.caller is None or site.memoised:
                 continue
             caller = self.function(site.caller)
             if caller is not None and (caller.is_once or caller.is_cached):
@@ -369,13 +369,17 @@ class ProjectIndex:
     def called_only_once(self, function: str, _seen: frozenset[str] = frozenset()) -> bool:
         """Every call runs once per process (and there is a call): at module level, in
         once-per-process code, or in a function that is itself called only once, never in
-        a loop. ``VECTOR_DB_CLIENT = Vector.get_vector(...)`` at module level makes the
+        a loop, or memoised where it is called (``if self.tables is None: self.tables =
+        load()``, once per holder, as a lazily memoised engine is). ``VECTOR_DB_CLIENT =
+        Vector.get_vector(...)`` at module level makes the
         client ``get_vector`` builds once, whatever ``__init__`` does. A function nobody
         calls (a caller the project cannot see) is not known to run once."""
         sites = self.callers(function)
         if not sites or function in _seen:
             return False
         for site in sites:
+            if site.memoised:
+                continue  # made again only while its result is not kept: once per holder
             if site.per_iteration:
                 return False
             if site.caller is None:
