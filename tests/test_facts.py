@@ -640,3 +640,20 @@ def test_a_call_whose_result_its_caller_keeps_and_guards_is_memoised():
     memo_index = ProjectIndex(Path("."), {memo_only.module: memo_only})
     assert memo_index.per_call_reason("app.db.S.load") is None
     assert memo_index.called_only_once("app.db.S.load")
+
+
+def test_modules_an_engine_is_handed_to_are_relevant_to_the_index():
+    environment = _facts(
+        """
+        from sqlalchemy import engine_from_config
+        from app import model
+        def update_config(config):
+            engine = engine_from_config(config)
+            model.init_model(engine)
+        def unrelated():
+            model.other()
+        """,
+        module="app.environment",
+    )
+    index = ProjectIndex(Path("."), {environment.module: environment})
+    assert index.engine_handoff_modules == frozenset({"app", "app.model"})
