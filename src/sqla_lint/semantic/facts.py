@@ -67,6 +67,7 @@ class CallSite:
     # ``if self.tables is None: self.tables = load()``: the result is kept, and the call
     # made again only while nothing is kept, so not per call of the caller
     memoised: bool = False
+    passes_engine: bool = False  # an engine is one of its arguments (``init_model(engine)``)
 
 
 @dataclass
@@ -121,7 +122,7 @@ class ModuleSummary:
                 }
                 for name, f in self.functions.items()
             },
-            "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "memoised": c.memoised} for c in self.calls],
+            "calls": [{"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "memoised": c.memoised, "passes_engine": c.passes_engine} for c in self.calls],
             "removes": list(self.removes),
             "disposes": list(self.disposes),
             "pools": [dict(pool) for pool in self.pools],
@@ -991,6 +992,14 @@ class ModuleFacts:
             for returned in self.returns_in.get(function, ())
         )
 
+    def _passes_engine(self, call: ast.Call) -> bool:
+        for argument in (*call.args, *(keyword.value for keyword in call.keywords)):
+            if isinstance(argument, ast.Name):
+                kind = self.kind_of(argument)
+                if kind is not None and kind.is_engine:
+                    return True
+        return False
+
     def memoised_call(self, call: ast.Call, function: FunctionNode) -> bool:
         """``if self.tables is None: self.tables = self._load()`` (or ``if not self.tables``,
         also as one operand of an ``and``): the call's result is kept where the guard looks,
@@ -1156,12 +1165,13 @@ class ModuleFacts:
                 continue
             caller_function = self.function_of.get(call)
             caller = None
-            per_iteration = memoised = False
+            per_iteration = memoised = passes_engine = False
             if caller_function is not None:
                 caller = f"{module}.{self.function_name(caller_function)}"
                 per_iteration = self.runs_per_iteration(call, caller_function)
                 memoised = self.memoised_call(call, caller_function)
-            summary.calls.append(CallSite(callee, caller, per_iteration, memoised))
+                passes_engine = caller_function in creating_engines and self._passes_engine(call)
+            summary.calls.append(CallSite(callee, caller, per_iteration, memoised, passes_engine))
         for attribute in self.attributes_named.get("remove", ()):
             receiver = dotted(attribute.value)
             if receiver is not None:

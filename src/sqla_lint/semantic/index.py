@@ -471,15 +471,14 @@ class ProjectIndex:
 
     @cached_property
     def engine_handoff_modules(self) -> frozenset[str]:
-        """Modules that may define a project function an engine-creating function calls
-        (``init_model(engine)`` in ``app.model``, or re-exported by ``app``): whether that
+        """Modules that may define a project function an engine-creating function hands
+        its engine to (``init_model(engine)`` in ``app.model``, or re-exported by ``app``): whether that
         function keeps the engine answers SQA501, and such a module need not mention
         SQLAlchemy at all."""
-        creators = {f"{summary.module}.{name}" for summary in self.modules.values() for name, f in summary.functions.items() if f.creates_engine}
         found: set[str] = set()
         for summary in self.modules.values():
             for site in summary.calls:
-                if site.caller in creators:
+                if site.passes_engine:
                     parts = site.callee.split(".")
                     found.update(".".join(parts[:cut]) for cut in range(1, len(parts)))
         return frozenset(found)
