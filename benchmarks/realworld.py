@@ -87,6 +87,26 @@ PROJECTS: dict[str, str] = {
     "pgadmin4": "9.18",
 }
 
+#: What each project's maintainers would write in ``[tool.sqla-lint]`` of their own
+#: ``pyproject.toml``: functions that run once per process where nothing in the code shows
+#: it (the framework calls them once per run), as a user declares them (docs/configuration.md).
+#: Written into the marker ``pyproject.toml`` of the extracted tree.
+PROJECT_SETTINGS: dict[str, dict[str, list[str]]] = {
+    "acryl-datahub": {
+        "called-once": [
+            # once per ingestion run: get_workunits_internal yields from them once
+            "datahub.ingestion.source.sql.clickhouse.ClickHouseSource._extract_query_log",
+            "datahub.ingestion.source.sql.clickhouse.ClickHouseSource._fetch_xml_dictionaries",
+            # one UnityCatalogProfiler per run, whose get_workunits the source runs once
+            "datahub.ingestion.source.unity.profiler.UnityCatalogProfiler.get_workunits",
+        ],
+    },
+    "jupyterhub": {
+        # traitlets runs each Application's start (and JupyterHub.initialize's init_db) once
+        "called-once": ["jupyterhub.app.JupyterHub.init_db", "jupyterhub.app.UpgradeDB.start"],
+    },
+}
+
 DEFAULT_LEDGER = Path(__file__).resolve().parent / "ledger.csv"
 COLUMNS = ("project", "version", "path", "line", "code", "fingerprint", "verdict", "statement", "why")
 VERDICTS = ("TP", "FP", "FN", "?")
@@ -345,12 +365,18 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def mark_project(tree: Path) -> None:
+def mark_project(tree: Path, settings: dict[str, list[str]] | None = None) -> None:
     """A ``pyproject.toml`` makes the extracted tree its own project root, as a checkout
-    would be (the same marker as ``benchmarks/bench.py`` writes)."""
+    would be (the same marker as ``benchmarks/bench.py`` writes), with the project's
+    ``[tool.sqla-lint]`` settings (:data:`PROJECT_SETTINGS`). A marker written here is
+    rewritten when the settings change; any other ``pyproject.toml`` is left alone."""
     marker = tree / "pyproject.toml"
-    if not marker.exists():
-        marker.write_text(f'[project]\nname = "{tree.name}"\nversion = "0"\n')
+    head = f'[project]\nname = "{tree.name}"\nversion = "0"\n'
+    text = head
+    if settings:
+        text += "\n[tool.sqla-lint]\n" + "".join(f"{key} = {json.dumps(values)}\n" for key, values in sorted(settings.items()))
+    if not marker.exists() or (marker.read_text() != text and marker.read_text().startswith(head)):
+        marker.write_text(text)
 
 
 def cli_accepts_preview() -> bool:
@@ -459,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         except CorpusError as error:
             _stderr(f"realworld.py: {name}=={version} left out: {error}")
             continue
-        mark_project(tree.path)
+        mark_project(tree.path, PROJECT_SETTINGS.get(name))
         _stderr(f"linting {name}=={version} ({tree.files} files) ...")
         try:
             raw[name] = lint_tree(tree.path, preview=preview, jobs=args.jobs)

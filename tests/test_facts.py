@@ -439,3 +439,246 @@ def test_a_constructor_says_which_parameters_it_keeps():
     assert index.disposes_what_it_keeps("app.db.ExecutionEngine", "engine", None)
     assert index.disposes_what_it_keeps("app.db.ExecutionEngine", None, 1)
     assert not index.disposes_what_it_keeps("app.db.ExecutionEngine", "pool", None)
+
+
+def test_a_function_called_only_from_code_called_once_is_called_once():
+    """Module level builds a client through a factory: the client's __init__ runs once. A
+    loop, or a caller nobody calls, leaves that unknown."""
+    client = _facts(
+        """
+        from sqlalchemy import create_engine
+        class Client:
+            def __init__(self):
+                self.engine = create_engine("sqlite://")
+        """,
+        module="app.client",
+    )
+    factory = _facts(
+        """
+        from app.client import Client
+        class Vector:
+            @staticmethod
+            def get_vector():
+                return Client()
+        def build():
+            return Client()
+        def every(urls):
+            for url in urls:
+                build()
+        def orphan():
+            return build()
+        CLIENT = Vector.get_vector()
+        """,
+        module="app.factory",
+    )
+    index = ProjectIndex(Path("."), {s.module: s for s in (client, factory)})
+    assert index.called_only_once("app.factory.Vector.get_vector")
+    assert not index.called_only_once("app.factory.build")  # a loop, and a caller with no caller
+    assert not index.called_only_once("app.factory.orphan")  # nobody calls it
+    only_module_level = ProjectIndex(Path("."), {client.module: client, "app.factory": _facts(
+        "from app.client import Client\ndef make():\n    return Client()\nCLIENT = make()\n", module="app.factory")})
+    assert only_module_level.called_only_once("app.client.Client.__init__")
+
+
+def test_a_function_says_which_parameters_it_keeps_for_the_process():
+    facts = _facts(
+        """
+        from app import meta
+        _engines = {}
+        _current = None
+        def init_model(engine):
+            meta.engine = engine
+        def remember(name, *, engine):
+            _engines[name] = engine
+        def use(engine):
+            global _current
+            _current = engine
+        def read(engine):
+            local = {}
+            local["x"] = engine
+            return engine.url
+        class Registry:
+            def add(self, engine):
+                meta.engines = engine
+        """,
+        module="app.model",
+    )
+    assert facts.functions["init_model"].kept_globally == (("engine", 0),)
+    assert facts.functions["remember"].kept_globally == (("engine", -1),)
+    assert facts.functions["use"].kept_globally == (("engine", 0),)
+    assert facts.functions["read"].kept_globally == ()
+    assert facts.functions["Registry.add"].kept_globally == (("engine", 0),)  # the position without self
+    index = ProjectIndex(Path("."), {facts.module: facts})
+    assert index.keeps_for_the_process("app.model.init_model", None, 0)
+    assert index.keeps_for_the_process("app.model.remember", "engine", None)
+    assert not index.keeps_for_the_process("app.model.remember", None, 0)
+    assert not index.keeps_for_the_process("app.model.read", None, 0)
+    assert index.engine_handoff_modules == frozenset()
+
+
+def test_a_subclass_without_init_is_built_by_its_base_constructor():
+    base = _facts(
+        """
+        class ExecutionEngine:
+            def __init__(self, engine=None):
+                if engine is not None:
+                    self.engine = engine
+            def close(self):
+                self.engine.dispose()
+        """,
+        module="app.execution",
+    )
+    sub = _facts(
+        "from app.execution import ExecutionEngine\nclass Sqlite(ExecutionEngine):\n    pass\nclass Own(ExecutionEngine):\n    def __init__(self, engine):\n        self.other = engine\n",
+        module="app.sqlite",
+    )
+    assert sub.bases == {"Sqlite": ["app.execution.ExecutionEngine"]}
+    index = ProjectIndex(Path("."), {s.module: s for s in (base, sub)})
+    assert index.called_function("app.sqlite.Sqlite") == "app.execution.ExecutionEngine.__init__"
+    assert index.disposes_what_it_keeps("app.sqlite.Sqlite", "engine", None)
+    assert not index.disposes_what_it_keeps("app.sqlite.Own", "engine", None)  # its own __init__ keeps it elsewhere
+    assert "app.execution.ExecutionEngine.__init__" in index.keepers
+
+
+def _model(source: str, module: str = "app.db"):
+    import libcst as cst
+
+    from sqla_lint.semantic.model import ModuleModel
+
+    tree = cst.parse_module(textwrap.dedent(source))
+    summary = module_summary(ast.parse(textwrap.dedent(source)), module, frozenset({"app"}))
+    return ModuleModel(tree, module, index=ProjectIndex(Path("."), {module: summary}))
+
+
+def test_a_thin_factory_hands_back_the_engine_in_what_it_returns():
+    model = _model(
+        """
+        from sqlalchemy import create_engine, inspect, text
+        from sqlalchemy.orm import sessionmaker
+
+        def factory(url):
+            engine = create_engine(url)
+            made = sessionmaker(bind=engine)
+            return made
+
+        def inspector(url):
+            engine = create_engine(url)
+            return inspect(engine.connect().execution_options(x=1))
+
+        def version(url):
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                return conn.execute(text("select 1")).scalar_one()
+
+        def other(url):
+            engine = create_engine(url)
+            return sessionmaker(bind=create_engine("sqlite://"))
+        """
+    )
+    hands_back = {model.function_name(c.function): model.hands_back(c, "engine") for c in model.creations if c.kind.is_engine and c.source.startswith("create_engine(url")}
+    assert hands_back == {"factory": True, "inspector": True, "version": False, "other": False}
+
+
+def test_a_class_picked_from_a_registry_is_every_class_the_registry_holds():
+    model = _model(
+        """
+        from app.execution import ExecutionEngine, SqliteEngine
+        CLASSES = dict.fromkeys(["a", "b"], ExecutionEngine)
+        CLASSES["sqlite"] = SqliteEngine
+        UNKNOWN = make_registry()
+
+        def build(kind, engine):
+            cls = CLASSES[kind]
+            other = UNKNOWN[kind]
+            return cls(engine=engine), other(engine)
+        """
+    )
+    calls = {model.source_of(call.func): model.callee_candidates(call) for call in model.tree.calls}
+    assert calls["cls"] == ["app.execution.ExecutionEngine", "app.execution.SqliteEngine"]
+    assert calls["other"] == []
+
+
+def test_an_engine_kept_under_its_key_through_its_connection_is_memoised_per_key():
+    model = _model(
+        """
+        from sqlalchemy import create_engine
+
+        class Manager:
+            def get(self, key):
+                if key not in self._connections:
+                    engine = create_engine(key)
+                    conn = engine.connect()
+                    self._connections[key] = conn
+                return self._connections[key]
+
+            def other_key(self, key, name):
+                if key not in self._connections:
+                    engine = create_engine(key)
+                    self._connections[name] = engine.connect()
+
+            def unguarded(self, key):
+                engine = create_engine(key)
+                self._connections[key] = engine.connect()
+        """
+    )
+    memo = {model.function_name(c.function): model.memoised_per_key(c, "engine") for c in model.creations if c.kind.is_engine}
+    assert memo == {"Manager.get": True, "Manager.other_key": False, "Manager.unguarded": False}
+
+
+def test_a_call_whose_result_its_caller_keeps_and_guards_is_memoised():
+    facts = _facts(
+        """
+        from sqlalchemy import create_engine
+        _cache = None
+        class Source:
+            def load(self):
+                return create_engine("sqlite://")
+            def guarded(self, kinds):
+                for kind in kinds:
+                    if kind and self._tables is None:
+                        self._tables = self.load()
+            def negated(self):
+                if not self._tables:
+                    self._tables = self.load()
+            def unguarded(self, kinds):
+                for kind in kinds:
+                    self._tables = self.load()
+            def other_guard(self):
+                if self._views is None:
+                    self._tables = self.load()
+        def load_all():
+            return create_engine("sqlite://")
+        def module_memo():
+            global _cache
+            if _cache is None:
+                _cache = load_all()
+        """
+    )
+    memoised = {site.caller.rpartition(".")[2]: site.memoised for site in facts.calls if site.callee.endswith(("load", "load_all"))}
+    assert memoised == {"guarded": True, "negated": True, "unguarded": False, "other_guard": False, "module_memo": True}
+    index = ProjectIndex(Path("."), {facts.module: facts})
+    assert index.per_call_reason("app.db.Source.load") == "a loop in `unguarded`"
+    memo_only = _facts(
+        "from sqlalchemy import create_engine\nclass S:\n    def load(self):\n        return create_engine('x')\n"
+        "    def run(self, kinds):\n        for k in kinds:\n            if self.t is None:\n                self.t = self.load()\n"
+    )
+    memo_index = ProjectIndex(Path("."), {memo_only.module: memo_only})
+    assert memo_index.per_call_reason("app.db.S.load") is None
+    assert memo_index.called_only_once("app.db.S.load")
+
+
+def test_modules_an_engine_is_handed_to_are_relevant_to_the_index():
+    environment = _facts(
+        """
+        from sqlalchemy import engine_from_config
+        from app import model
+        def update_config(config):
+            engine = engine_from_config(config)
+            model.init_model(engine)
+        def unrelated():
+            model.other()
+        """,
+        module="app.environment",
+    )
+    index = ProjectIndex(Path("."), {environment.module: environment})
+    assert index.engine_handoff_modules == frozenset({"app", "app.model"})

@@ -19,7 +19,9 @@ from benchmarks.realworld import (
     fill_fingerprints,
     format_ledger,
     format_report,
+    PROJECT_SETTINGS,
     main,
+    mark_project,
     parse_ledger,
     rule_stats,
     updated_rows,
@@ -222,3 +224,23 @@ def test_a_malformed_ledger_is_a_usage_error(tmp_path: Path, capsys: pytest.Capt
     ledger.write_text(HEADER + "proj,1.0,a.py,3,SQA401,aaaa,perhaps,,x\n")
     assert main(["--ledger", str(ledger)]) == 2
     assert "verdict 'perhaps'" in capsys.readouterr().err
+
+
+def test_the_marker_carries_the_projects_settings_as_a_user_would_write_them(tmp_path: Path):
+    """The per-project settings go into ``[tool.sqla-lint]`` of the marker, which the CLI
+    reads as it reads a user's own; a marker written before the settings is rewritten, a
+    project's own ``pyproject.toml`` never."""
+    from sqla_lint.config import load_config
+
+    tree = tmp_path / "jupyterhub"
+    tree.mkdir()
+    mark_project(tree)
+    assert "[tool.sqla-lint]" not in (tree / "pyproject.toml").read_text()
+    mark_project(tree, PROJECT_SETTINGS["jupyterhub"])
+    config = load_config(tree / "pyproject.toml")
+    assert config.values["called-once"] == PROJECT_SETTINGS["jupyterhub"]["called-once"]
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "pyproject.toml").write_text('[project]\nname = "theirs"\n')
+    mark_project(own, {"called-once": ["x.y"]})
+    assert (own / "pyproject.toml").read_text() == '[project]\nname = "theirs"\n'

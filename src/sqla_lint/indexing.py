@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # ``x.dispose()``, or ``x.dispose`` handed to a hook: a module that disposes an engine it
 # was given (a class's ``close``, another module's shutdown hook) answers SQA501 and SQA505.
 DISPOSE_CALL = re.compile(rb"\.dispose\b")
-SUMMARY_FORMAT = 6  # 6: kept constructor parameters; 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
+SUMMARY_FORMAT = 8  # 8: what each call passes, parameters a session is bound to; 7: parameters kept for the process, bases of classes without __init__, memoised call sites; 6: kept constructor parameters; 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
 
 
 @dataclass(frozen=True)
@@ -340,7 +340,10 @@ class _Build:
         return self.referenced[relative]
 
     def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
-        """Whether ``index`` makes the module relevant: the text test, then its names."""
+        """Whether ``index`` makes the module relevant: the text test, then its names; or it
+        may define what an engine-creating function hands its engine to."""
+        if module_name_for(self.paths[relative]) in index.engine_handoff_modules:
+            return True
         return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
 
     def summarise(self, relatives: list[str], cache: IndexCache | None) -> dict[str, ModuleSummary | None]:
@@ -384,6 +387,9 @@ class _Build:
             uncached = [r for r in candidates if cache is None or not cache.references(r, self.digests[r])[0]]
             self.parse(uncached)
             pending = [relative for relative in candidates if partial.wants(self.references(relative, cache))]
+            handoff = partial.engine_handoff_modules
+            if handoff:
+                pending += [r for r in self.digests if r not in done and r not in pending and module_name_for(self.paths[r]) in handoff]
         # The last round tested every file left with the final index's names.
         self.ruled_out = {relative for relative in self.digests if relative not in done and relative not in text_matched}
         return self.index()

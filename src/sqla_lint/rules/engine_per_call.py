@@ -104,8 +104,8 @@ def health():
         made = f"`{creation.source}` creates a new engine (a connection pool)"
         if ownership.outcome in _DISPOSED and function not in model.request_handlers:
             return None  # one engine per run or per item (a database per URL), disposed after use
-        if ownership.outcome in (Outcome.PASSED_ON, Outcome.RETURNED) and model.handed_to_a_disposer(creation, ownership.holder):
-            return None  # handed to an object that keeps it and disposes it
+        if model.handed_to_a_keeper(creation, ownership.holder) or model.memoised_per_key(creation, ownership.holder):
+            return None  # kept for good: by an object that disposes it, for the process, or once per key
         if model.runs_per_iteration(creation.call, function):
             return f"{made} on every iteration of a loop in `{name}`; create it once at module level or in the app lifespan"
         if function in model.request_handlers:
@@ -121,6 +121,6 @@ def health():
             )
         if reason is not None:
             return f"{made} on every call of `{name}`, which runs per call from {reason}; cache it or create it once"
-        if ownership.outcome.leaks and model.may_run_more_than_once(function):
+        if ownership.outcome.leaks and model.may_run_more_than_once(function) and not model.hands_back(creation, ownership.holder):
             return f"{made} on every call of `{name}` and drops it without `dispose()`; create it once at module level"
         return None

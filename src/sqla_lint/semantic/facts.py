@@ -70,6 +70,10 @@ class CallSite:
     # What the call passes, as symbolic values: positional ones in order, then
     # ``keyword=value``; ``?`` for what cannot be told, ``*`` for ``*args`` / ``**kwargs``.
     arguments: tuple[str, ...] = ()
+    # ``if self.tables is None: self.tables = load()``: the result is kept, and the call
+    # made again only while nothing is kept, so not per call of the caller
+    memoised: bool = False
+    passes_engine: bool = False  # an engine is one of its arguments (``init_model(engine)``)
 
 
 @dataclass
@@ -86,6 +90,9 @@ class FunctionSummary:
     # Parameters a session made here is bound to (``Session(bind=conn)``, ``bind=op.get_bind()``):
     # whether it holds a connection of its own depends on what the callers pass.
     bound_parameters: tuple[str, ...] = ()
+    # (parameter, position as a caller passes it) stored for the process: in a ``global``,
+    # an attribute of an imported module (``meta.engine = engine``), a module-level container
+    kept_globally: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -101,6 +108,7 @@ class ModuleSummary:
     disposes: list[str] = field(default_factory=list)  # qualified receivers of `.dispose` (SQA505)
     pools: list[dict[str, object]] = field(default_factory=list)  # PoolSite.to_json() of each engine and pool (SQA506)
     shutdown_point: bool = False  # a lifespan, shutdown hook or asyncio.run entry point (SQA505)
+    bases: dict[str, list[str]] = field(default_factory=dict)  # class -> qualified bases, where it has no __init__
 
     def to_json(self) -> dict[str, object]:
         """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
@@ -120,17 +128,26 @@ class ModuleSummary:
                     "keeps_result": f.keeps_result,
                     "kept_parameters": f.kept_parameters,
                     "bound_parameters": f.bound_parameters,
+                    "kept_globally": f.kept_globally,
                 }
                 for name, f in self.functions.items()
             },
             "calls": [
-                {"callee": c.callee, "caller": c.caller, "per_iteration": c.per_iteration, "arguments": c.arguments}
+                {
+                    "callee": c.callee,
+                    "caller": c.caller,
+                    "per_iteration": c.per_iteration,
+                    "arguments": c.arguments,
+                    "memoised": c.memoised,
+                    "passes_engine": c.passes_engine,
+                }
                 for c in self.calls
             ],
             "removes": list(self.removes),
             "disposes": list(self.disposes),
             "pools": [dict(pool) for pool in self.pools],
             "shutdown_point": self.shutdown_point,
+            "bases": {name: list(bases) for name, bases in self.bases.items()},
         }
 
     @classmethod
@@ -149,17 +166,26 @@ class ModuleSummary:
                 keeps_result=bool(f.get("keeps_result")),
                 kept_parameters=tuple(tuple(kept) for kept in f.get("kept_parameters", ())),  # type: ignore[misc,union-attr]
                 bound_parameters=tuple(f.get("bound_parameters", ())),  # type: ignore[arg-type]
+                kept_globally=tuple(tuple(kept) for kept in f.get("kept_globally", ())),  # type: ignore[misc,union-attr]
             )
             for name, f in dict(data.get("functions", {})).items()  # type: ignore[union-attr]
         }
         summary.calls = [
-            CallSite(c["callee"], c["caller"], c["per_iteration"], tuple(c.get("arguments", ())))  # type: ignore[index,union-attr]
+            CallSite(
+                c["callee"],  # type: ignore[index]
+                c["caller"],  # type: ignore[index]
+                c["per_iteration"],  # type: ignore[index]
+                tuple(c.get("arguments", ())),  # type: ignore[union-attr]
+                memoised=bool(c.get("memoised")),  # type: ignore[union-attr]
+                passes_engine=bool(c.get("passes_engine")),  # type: ignore[union-attr]
+            )
             for c in data.get("calls", [])  # type: ignore[union-attr]
         ]
         summary.removes = list(data.get("removes", []))  # type: ignore[arg-type]
         summary.disposes = list(data.get("disposes", []))  # type: ignore[arg-type]
         summary.pools = [dict(pool) for pool in data.get("pools", [])]  # type: ignore[union-attr]
         summary.shutdown_point = bool(data.get("shutdown_point"))
+        summary.bases = {name: list(bases) for name, bases in dict(data.get("bases", {})).items()}  # type: ignore[union-attr]
         return summary
 
 
@@ -247,6 +273,21 @@ def _assigned(statement: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
 
 def _assigned_names(statement: ast.AST) -> list[tuple[str, ast.expr]]:
     return [(target.id, value) for target, value in _assigned(statement) if isinstance(target, ast.Name)]
+
+
+def _tests_unset(test: ast.expr, written: str) -> bool:
+    """Whether ``test`` holds only while ``written`` (an ``ast.dump``) is None or empty."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_tests_unset(value, written) for value in test.values)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return ast.dump(test.operand, include_attributes=False) == written
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is)
+        and _is_none(test.comparators[0])
+        and ast.dump(test.left, include_attributes=False) == written
+    )
 
 
 def _passes(call: ast.Call, parameter: tuple[str, int]) -> bool:
@@ -841,6 +882,48 @@ class ModuleFacts:
                     kept.append((value.id, position, target.attr))
         return tuple(kept)
 
+    def kept_globally(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tuple[str, int], ...]:
+        """Parameters ``function`` stores for the process, and where a caller passes them:
+        ``init_model(engine)`` doing ``meta.engine = engine`` (an imported module's
+        attribute), ``global _engine; _engine = engine``, or ``_engines[key] = engine``
+        (a module-level container). A caller handing its engine over owns it no more."""
+        arguments = function.args
+        positional = [param.arg for param in (*arguments.posonlyargs, *arguments.args)]
+        if self.class_of_function(function) is not None and not self.decorator_names(function) & {"staticmethod"}:
+            positional = positional[1:]
+        names = set(positional) | {param.arg for param in arguments.kwonlyargs}
+        declared = self.globals_declared.get(function, set())
+        kept = []
+        for assignment in self.assignments_in.get(function, ()):
+            for target, value in _assigned(assignment):
+                if not (isinstance(value, ast.Name) and value.id in names):
+                    continue
+                if (
+                    (isinstance(target, ast.Name) and target.id in declared)
+                    or (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and self._imported_module(target.value.id))
+                    or (isinstance(target, ast.Subscript) and self._module_level(target.value, function))
+                ):
+                    kept.append((value.id, positional.index(value.id) if value.id in positional else -1))
+        return tuple(dict.fromkeys(kept))
+
+    def _imported_module(self, name: str) -> bool:
+        """``meta`` of ``from app.model import meta`` / ``import app.model.meta as meta``:
+        a name imported from the project that no module function or class of this module
+        shadows. Whether it is a module or a class, an attribute set on it lives as long."""
+        return name in self.imports and name not in self.module_functions and name not in self.classes
+
+    def base_classes(self, class_def: ast.ClassDef) -> list[str]:
+        """Qualified names of a class's bases: where it defines no ``__init__``, building it
+        runs the first base's (``class SqliteExecutionEngine(SqlAlchemyExecutionEngine): pass``)."""
+        bases = []
+        for base in class_def.bases:
+            qualified = self.qualified_name(base)
+            if qualified is None and isinstance(base, ast.Name) and base.id in self.classes:
+                qualified = f"{self.module}.{base.id}"
+            if qualified is not None:
+                bases.append(qualified)
+        return bases
+
     def memoises(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Whether ``function`` keeps what it returns for the process: stored in a module
         dict (``_engines[url] = engine``; ``return cache.setdefault(url, make(url))``) or
@@ -1034,6 +1117,34 @@ class ModuleFacts:
             for returned in self.returns_in.get(function, ())
         )
 
+    def _passes_engine(self, call: ast.Call) -> bool:
+        for argument in (*call.args, *(keyword.value for keyword in call.keywords)):
+            if isinstance(argument, ast.Name):
+                kind = self.kind_of(argument)
+                if kind is not None and kind.is_engine:
+                    return True
+        return False
+
+    def memoised_call(self, call: ast.Call, function: FunctionNode) -> bool:
+        """``if self.tables is None: self.tables = self._load()`` (or ``if not self.tables``,
+        also as one operand of an ``and``): the call's result is kept where the guard looks,
+        so the call runs again only while nothing is kept there."""
+        statement = self.parent.get(call)
+        if not isinstance(statement, ast.Assign) or statement.value is not call or len(statement.targets) != 1:
+            return False
+        target = statement.targets[0]
+        if not isinstance(target, (ast.Attribute, ast.Name)):
+            return False
+        written = ast.dump(target, include_attributes=False).replace("Store()", "Load()")
+        child: ast.AST = statement
+        for ancestor in self.ancestors(statement):
+            if ancestor is function:
+                return False
+            if isinstance(ancestor, ast.If) and child in ancestor.body and _tests_unset(ancestor.test, written):
+                return True
+            child = ancestor
+        return False
+
     def _contains(self, outer: ast.AST, inner: ast.AST) -> bool:
         return inner is outer or any(ancestor is outer for ancestor in self.ancestors(inner))
 
@@ -1192,7 +1303,13 @@ class ModuleFacts:
                 keeps_result=keeps_result,
                 kept_parameters=self.kept_parameters(function) if function.name == "__init__" else (),
                 bound_parameters=tuple(sorted(bound.get(function, ()))),
+                kept_globally=self.kept_globally(function),
             )
+        for name, class_def in self.classes.items():
+            if "__init__" not in self.methods.get(class_def, {}):
+                bases = [base for base in self.base_classes(class_def) if base.partition(".")[0] in project_packages]
+                if bases:
+                    summary.bases[name] = bases
         for call in self.calls:
             callee = self.qualified_name(call.func)
             if callee is None:
@@ -1204,11 +1321,15 @@ class ModuleFacts:
                 continue
             caller_function = self.function_of.get(call)
             caller = None
-            per_iteration = False
+            per_iteration = memoised = passes_engine = False
             if caller_function is not None:
                 caller = f"{module}.{self.function_name(caller_function)}"
                 per_iteration = self.runs_per_iteration(call, caller_function)
-            summary.calls.append(CallSite(callee, caller, per_iteration, self._passed_values(call)))
+                memoised = self.memoised_call(call, caller_function)
+                passes_engine = caller_function in creating_engines and self._passes_engine(call)
+            summary.calls.append(
+                CallSite(callee, caller, per_iteration, self._passed_values(call), memoised=memoised, passes_engine=passes_engine)
+            )
         for attribute in self.attributes_named.get("remove", ()):
             receiver = dotted(attribute.value)
             if receiver is not None and self.on_every_path(attribute, receiver):

@@ -220,7 +220,23 @@ class ProjectIndex:
     def called_function(self, callee: str) -> str:
         """The function a call of ``callee`` runs: itself, through re-exports, or, for a
         project class, its ``__init__`` (a service built per request runs it per request)."""
-        return self.resolve_function_name(callee) or self.resolve_function_name(f"{callee}.__init__") or callee
+        return self.resolve_function_name(callee) or self.constructor(callee) or callee
+
+    def constructor(self, cls: str, depth: int = 0) -> str | None:
+        """The ``__init__`` that building a project class runs: its own, or, for a class
+        that defines none, its first base's that has one (a subclass that only renames)."""
+        own = self.resolve_function_name(f"{cls}.__init__")
+        if own is not None or depth > _MAX_DEPTH:
+            return own
+        located = self._locate(cls, lambda summary, name: name in summary.bases)
+        if located is None:
+            return None
+        summary, name = located
+        for base in summary.bases[name]:
+            found = self.constructor(base, depth + 1)
+            if found is not None:
+                return found
+        return None
 
     def resolve_function_name(self, qualified: str) -> str | None:
         """The defining qualified name of a function reached through re-exports."""
@@ -301,6 +317,15 @@ class ProjectIndex:
             for parameter, at, attribute in summary.kept_parameters
         )
 
+    def keeps_for_the_process(self, callee: str, keyword: str | None, position: int | None) -> bool:
+        """Whether calling the project function ``callee`` with an engine as this argument
+        stores it for the process (``init_model(engine)`` doing ``meta.engine = engine``):
+        the caller hands it over, as if it had stored it in a global itself."""
+        summary = self.function(callee)
+        if summary is None:
+            return False
+        return any((keyword == parameter or (keyword is None and position == at)) for parameter, at in summary.kept_globally)
+
     def has_shutdown_point(self) -> bool:
         """Whether the application ends its event loop somewhere it could dispose: a lifespan,
         a shutdown hook, ``asyncio.run``, in any module."""
@@ -363,7 +388,7 @@ class ProjectIndex:
         if function in _seen:
             return None
         for site in self.callers(function):
-            if site.caller is None:
+            if site.caller is None or site.memoised:
                 continue
             caller = self.function(site.caller)
             if caller is not None and (caller.is_once or caller.is_cached):
@@ -375,16 +400,28 @@ class ProjectIndex:
                 return reason
         return None
 
-    def called_only_once(self, function: str) -> bool:
-        """Every call is at module level or in once-per-process code (and there is a call)."""
+    def called_only_once(self, function: str, _seen: frozenset[str] = frozenset()) -> bool:
+        """Every call runs once per process (and there is a call): at module level, in
+        once-per-process code, or in a function that is itself called only once, never in
+        a loop, or memoised where it is called (``if self.tables is None: self.tables =
+        load()``, once per holder, as a lazily memoised engine is). ``VECTOR_DB_CLIENT =
+        Vector.get_vector(...)`` at module level makes the
+        client ``get_vector`` builds once, whatever ``__init__`` does. A function nobody
+        calls (a caller the project cannot see) is not known to run once."""
         sites = self.callers(function)
-        if not sites:
+        if not sites or function in _seen:
             return False
         for site in sites:
+            if site.memoised:
+                continue  # made again only while its result is not kept: once per holder
+            if site.per_iteration:
+                return False
             if site.caller is None:
                 continue
             caller = self.function(site.caller)
-            if caller is None or not (caller.is_once or caller.is_cached):
+            if caller is None:
+                return False
+            if not (caller.is_once or caller.is_cached or self.called_only_once(site.caller, _seen | {function})):
                 return False
         return True
 
@@ -457,19 +494,50 @@ class ProjectIndex:
             f"{summary.module}.{name}" for summary in self.modules.values() for name, f in summary.functions.items() if f.bound_parameters
         }
 
+    @cached_property
+    def keepers(self) -> set[str]:
+        """Functions that keep an engine handed to them (SQA501 asks them through
+        :meth:`disposes_what_it_keeps` and :meth:`keeps_for_the_process`): constructors that
+        keep a parameter on an attribute their class disposes, and functions that store a
+        parameter for the process. A module that re-exports or subclasses one of their
+        classes is then relevant, or a caller elsewhere could not find them."""
+        found = set()
+        for summary in self.modules.values():
+            for name, function in summary.functions.items():
+                owner = name.removesuffix(".__init__")
+                if function.kept_globally or (
+                    owner != name and any(self.is_disposed(f"{summary.module}.{owner}.{kept}") for _, _, kept in function.kept_parameters)
+                ):
+                    found.add(f"{summary.module}.{name}")
+        return found
+
+    @cached_property
+    def engine_handoff_modules(self) -> frozenset[str]:
+        """Modules that may define a project function an engine-creating function hands
+        its engine to (``init_model(engine)`` in ``app.model``, or re-exported by ``app``): whether that
+        function keeps the engine answers SQA501, and such a module need not mention
+        SQLAlchemy at all."""
+        found: set[str] = set()
+        for summary in self.modules.values():
+            for site in summary.calls:
+                if site.passes_engine:
+                    parts = site.callee.split(".")
+                    found.update(".".join(parts[:cut]) for cut in range(1, len(parts)))
+        return frozenset(found)
+
     def relevance_names(self) -> dict[str, set[str]]:
         """The text test of :meth:`wants`: :meth:`tracked_names`, and the functions on an
         engine-creating chain or binding a session to a parameter beside their modules' names."""
         names = self.tracked_names()
         chain = self.engine_callers | self.parameter_binders
-        for qualified in chain:
+        for qualified in chain | {keeper.removesuffix(".__init__") for keeper in self.keepers}:
             located = self._split(qualified)
             if located is not None:
                 summary, local = located
                 names.setdefault(local.partition(".")[0], set()).add(summary.module.rpartition(".")[2])
         for summary in self.modules.values():  # re-exports: ``from app import count_rows``
             for alias, target in summary.aliases.items():
-                if self.called_function(target) in chain:
+                if self.called_function(target) in chain or self.called_function(target) in self.keepers:
                     names.setdefault(alias, set()).add(summary.module.rpartition(".")[2])
         return names
 
@@ -506,9 +574,9 @@ class ProjectIndex:
         given). None (CPython cannot parse it) counts."""
         if referenced is None:
             return True
-        chain = self.engine_callers | self.parameter_binders
+        chain, keepers = self.engine_callers | self.parameter_binders, self.keepers
         return any(
-            self.tracks(qualified) or self.called_function(qualified) in chain
+            self.tracks(qualified) or self.called_function(qualified) in chain or self.called_function(qualified) in keepers
             for qualified in self._internal(referenced)
         )
 
