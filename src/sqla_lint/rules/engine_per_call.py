@@ -43,10 +43,14 @@ class EnginePerCall(Rule):
     ## When to ignore it
     It stays silent on what runs once per process (module level, `main()`, a click, typer or
     Flask CLI command, a lifespan, a cached or `None`-guarded factory, an object built once
-    at module level), on an engine disposed after use, one per run or one per item (a
-    database per URL), except in a request handler, where a pool per request is never right,
-    and on an engine only read for its `dialect`, `url`, `name` or `driver`, which never
-    opens a connection.
+    at module level or only from once-per-process code, a result the caller keeps and makes
+    again only while nothing is kept, an engine cached per key), on an engine disposed after
+    use, one per run or one per item (a database per URL), except in a request handler,
+    where a pool per request is never right, on an engine handed to project code that keeps
+    it (a class that stores and disposes it, `init_model(engine)` storing it for the
+    process), on a thin factory whose engine lives on in what it returns (a sessionmaker
+    bound to it: its callers are judged instead), and on an engine only read for its
+    `dialect`, `url`, `name` or `driver`, which never opens a connection.
     What the code cannot show runs once (an app factory a framework calls) is declared with
     `called-once`; anything else, `# noqa: SQA501`.
 
