@@ -65,19 +65,17 @@ def might_have_findings(
     to something the rules track is analysed too: ``from app.db import SessionLocal``
     needs no SQLAlchemy import in the file itself. ``path`` places relative imports.
     """
-    return _screen(source, settings, index, tree, path)[0]
+    content = _content_hash(source) if index is not None else ""
+    return _screen(source, settings, index, tree, path, module_name_for(path), content)[0]
 
 
 def _screen(
-    source: bytes, settings: Settings, index: ProjectIndex | None, tree: ast.Module | None, path: str
+    source: bytes, settings: Settings, index: ProjectIndex | None, tree: ast.Module | None, path: str, module: str, content: str
 ) -> tuple[bool, ast.Module | None]:
     """:func:`might_have_findings`, and CPython's tree when it took one: the prefilter's
     tree stage, the index's name test and the parser's syntax check then share one parse.
     A file the index build parsed already needs none: its verdict is in the index."""
     if index is not None:
-        from .cache import content_hash
-
-        content, module = content_hash(source), module_name_for(path)
         known = index.screen(content, module)
         if known is not None:
             verdict, referenced = known
@@ -90,8 +88,14 @@ def _screen(
         tree = cpython_tree(source)
     if prefilter_for(settings).needs_analysis(source, tree, check_syntax=SYNTAX_ERROR_CODE in settings.enabled):
         return True, tree
-    used = index is not None and index.used_by(source, module_name_for(path), Path(path).name == "__init__.py", tree)
+    used = index is not None and index.used_by(source, module, Path(path).name == "__init__.py", tree)
     return used, tree
+
+
+def _content_hash(source: bytes) -> str:
+    from .cache import content_hash
+
+    return content_hash(source)
 
 
 def lint_source(
@@ -111,14 +115,16 @@ def lint_source(
     data = source.encode("utf-8") if isinstance(source, str) else source
     if len(data) > MAX_SOURCE_BYTES:
         return FileResult(path, skipped=f"{len(data) / (1 << 20):.1f} MiB is over the {MAX_SOURCE_BYTES >> 20} MiB size limit")
+    module = module_name_for(path)
+    content = _content_hash(data) if index is not None else ""  # once: the screen and the own-facts step key on it
     if settings.prefilter:
-        needed, tree = _screen(data, settings, index, tree, path)
+        needed, tree = _screen(data, settings, index, tree, path, module, content)
         if not needed and _decodes(data):
             return FileResult(path)
-    module_name, is_package = module_name_for(path) or "__module__", Path(path).name == "__init__.py"
+    module_name, is_package = module or "__module__", Path(path).name == "__init__.py"
     try:
         text = vetted(source, tree)
-        index = _with_own_facts(index, data, tree, module_name, is_package, settings, path)
+        index = _with_own_facts(index, data, tree, module_name, is_package, settings, path, content)
         del tree  # CPython's tree must not outlive the start of libcst's (see vetted)
         module = parse_vetted(source, text)
     except Unparsable as error:
@@ -140,16 +146,21 @@ def lint_source(
 
 
 def _with_own_facts(
-    index: ProjectIndex | None, data: bytes, tree: ast.Module | None, module_name: str, is_package: bool, settings: Settings, path: str
+    index: ProjectIndex | None,
+    data: bytes,
+    tree: ast.Module | None,
+    module_name: str,
+    is_package: bool,
+    settings: Settings,
+    path: str,
+    content: str,
 ) -> ProjectIndex | None:
     """The project index, with this module's own facts in it (see ``ProjectIndex.of_module``)."""
     from .semantic.summaries import module_summary
     from .semantic.index import ProjectIndex
 
     if index is not None and module_name in index.modules:
-        from .cache import content_hash
-
-        if index.screen(content_hash(data), module_name) is not None:
+        if index.screen(content, module_name) is not None:
             return index  # the build parsed this very text, and its facts are in the index
     if tree is None:
         tree = cpython_tree(data)
