@@ -129,3 +129,57 @@ def test_a_dispose_handed_to_a_callback_is_context_managed(registration):
         """
     )
     assert outcomes["work"] is Outcome.CONTEXT_MANAGED
+
+
+def test_where_a_failure_ends_the_process():
+    """An exception out of module-level code, ``main()``, a CLI command, a lifespan or a
+    function only module level calls ends the process; out of a handler, a cached function,
+    a function a loop or another function calls, or one declared ``called-once``, it does not."""
+    import ast
+    from pathlib import Path
+
+    from sqla_lint.semantic.index import ProjectIndex
+    from sqla_lint.semantic.project import FactoryConfig
+    from sqla_lint.semantic.summaries import module_summary
+
+    source = textwrap.dedent(
+        """
+        import click
+        from functools import lru_cache
+
+        def run_migrations_online(): ...
+        def main(): ...
+        @click.command()
+        def ping(): ...
+        @lru_cache
+        def cached(): ...
+        def per_tenant(): ...
+        def looped(): ...
+        def declared(): ...
+        def nobody_calls(): ...
+
+        def loop(names):
+            for name in names:
+                looped()
+            per_tenant()
+
+        run_migrations_online()
+        """
+    )
+    factories = FactoryConfig(called_once=frozenset({"declared"}))
+    summary = module_summary(ast.parse(source), "app.env", frozenset({"app"}), factories)
+    index = ProjectIndex.of_module(Path("."), summary)
+    model = ModuleModel(cst.parse_module(source), "app.env", factories, index)
+    verdicts = {name: model.failure_ends_the_process(function) for name, function in model.module_functions.items()}
+    assert verdicts == {
+        "run_migrations_online": True,
+        "main": True,
+        "ping": True,
+        "cached": False,
+        "per_tenant": False,
+        "looped": False,
+        "declared": False,
+        "nobody_calls": False,
+        "loop": False,
+    }
+    assert model.failure_ends_the_process(None)

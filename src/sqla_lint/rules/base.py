@@ -64,6 +64,17 @@ class RuleContext:
 
         return positions_of(self.model.module, self.model.tree, nodes)
 
+    def reported_leak(self, creation: Creation) -> Ownership | None:
+        """The creation's ownership when it is a leak worth reporting: not one that only an
+        exception leaves open where that exception ends the process anyway (a script, a
+        CLI command, alembic's ``env.py``)."""
+        ownership = self.ownership_of(creation)
+        if not ownership.leaks:
+            return None
+        if ownership.outcome.leaks_only_when_something_raises and self.model.failure_ends_the_process(creation.function):
+            return None
+        return ownership
+
     def ownership_of(self, creation: Creation) -> Ownership:
         closers = closers_for(creation.kind)
         key = (id(creation.call), closers)

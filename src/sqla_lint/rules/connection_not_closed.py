@@ -90,8 +90,8 @@ def ping():
             result = creation.kind is Kind.ENGINE_RESULT
             if not (creation.kind.is_connection or result):
                 continue
-            ownership = context.ownership_of(creation)
-            if ownership.leaks:
+            ownership = context.reported_leak(creation)
+            if ownership is not None:
                 noun = "Result" if result else "AsyncConnection" if creation.kind.is_async else "Connection"
                 fix = with_rewrite(context.model, creation, keep_await=False) if _is_connect(creation.call) else None
                 message = leak_message(context, creation, ownership, noun)

@@ -106,8 +106,8 @@ def count_users():
         for creation in context.model.creations:
             if not creation.kind.is_session or context.model.holds_no_connection_of_its_own(creation.call):
                 continue
-            ownership = context.ownership_of(creation)
-            if ownership.leaks:
+            ownership = context.reported_leak(creation)
+            if ownership is not None:
                 noun = "AsyncSession" if creation.kind.is_async else "Session"
                 fix = with_rewrite(context.model, creation, keep_await=True)
                 yield Finding(creation.call, leak_message(context, creation, ownership, noun), fix)

@@ -1007,6 +1007,34 @@ class ModuleModel:
             return bool({local, function.name.value, f"{self.module_name}.{local}"} & declared)
         return False
 
+    def failure_ends_the_process(self, function: FunctionNode | None) -> bool:
+        """Whether an exception that escapes this code ends the process: module-level code,
+        ``main()``, a CLI command, a lifespan or startup hook, or a function only module
+        level calls (alembic's ``run_migrations_online()``). A resource that leaks only on
+        such an exception goes with the process. Not a cached or memoised function (the
+        next call runs it again), nor one declared ``called-once`` (nothing says what its
+        failure does)."""
+        if function is None:
+            return True
+        if self.is_startup_code(function):
+            return True
+        if not isinstance(function, cst.FunctionDef) or self.is_cached(function):
+            return False
+        if function.name.value in MAIN_FUNCTION_NAMES:
+            return True
+        if self.index is None or self.tree.enclosing_function.get(function) is not None:
+            return False
+        qualified = f"{self.module_name}.{self.function_name(function)}"
+        facts = self.index.function(qualified)
+        if facts is None or facts.keeps_result or facts.is_cached:
+            return False
+        local = self.function_name(function)
+        declared = bool({local, function.name.value, qualified} & self.factories.called_once)
+        if facts.is_once and not declared:
+            return True  # an entry point or a CLI command (the module facts' judgement)
+        sites = self.index.callers(qualified)
+        return bool(sites) and all(site.caller is None and not site.per_iteration for site in sites)
+
     def handed_out_kinds(self, function: cst.FunctionDef) -> set[Kind]:
         """Kinds of what ``function`` returns or yields, as far as they are known."""
         values: list[cst.BaseExpression] = [r.value for r in self.tree.returns_in.get(function, ()) if r.value is not None]

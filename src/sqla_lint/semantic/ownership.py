@@ -94,6 +94,11 @@ class Outcome(enum.Enum):
     def leaks(self) -> bool:
         return self in _LEAKS
 
+    @property
+    def leaks_only_when_something_raises(self) -> bool:
+        """Given back on every path that does not raise: only an exception leaves it open."""
+        return self in (Outcome.SUCCESS_PATH_ONLY, Outcome.USED_OUTSIDE_TRY, Outcome.YIELDED_SUCCESS_PATH)
+
 
 _LEAKS = frozenset(
     {
