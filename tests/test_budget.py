@@ -121,6 +121,47 @@ def test_budget_leaves_out_per_call_engines_and_null_pools_and_says_why():
     )
 
 
+def test_pools_in_different_branches_are_alternatives_and_the_largest_counts():
+    """One process makes the pools of one branch of an ``if`` / ``match``: a SQLite or a
+    PostgreSQL engine, a pgvector client's pooled or null-pooled engine. The branch that
+    holds the most counts; what runs whatever the branch counts too."""
+    sites = _sites(
+        "from sqlalchemy import create_engine\n"
+        "import psycopg_pool\n"
+        "if POSTGRES:\n"  # 3
+        "    main = create_engine(URL, pool_size=20, max_overflow=0)\n"
+        "elif MYSQL:\n"  # 5
+        "    main = create_engine(URL, pool_size=8, max_overflow=0)\n"
+        "    extra = create_engine(URL, pool_size=8, max_overflow=0)\n"
+        "else:\n"
+        "    main = create_engine(URL, pool_size=1, max_overflow=0)\n"
+        "always = create_engine(URL, pool_size=2, max_overflow=0)\n"
+        "def make(kind):\n"
+        "    match kind:\n"  # 12
+        "        case 'a':\n"
+        "            return psycopg_pool.ConnectionPool(URL, max_size=6)\n"
+        "        case _:\n"
+        "            return psycopg_pool.ConnectionPool(URL, max_size=9)\n"
+        "spare = create_engine(URL, pool_size=3, max_overflow=0) if FLAG else create_engine(URL, pool_size=4, max_overflow=0)\n"
+    )
+    assert [site.branches for site in sites] == [((3, 0),), ((3, 1), (5, 0)), ((3, 1), (5, 0)), ((3, 1), (5, 1)), (), ((12, 0),), ((12, 1),), ((17, 0),), ((17, 1),)]
+    budget = connection_budget(sites, Deployment(WorkerCount(1, "Procfile:1"), BudgetLimits(100, 3)))
+    assert [line.most for line in budget.lines] == [20, None, None, None, 2, None, 9, None, 4]
+    assert "an alternative to app.db:4" in budget.lines[1].notes[-1]
+    assert "an alternative to app.db:16" in budget.lines[5].notes[-1]
+    assert budget.per_process == 20 + 2 + 9 + 4
+    # Once the MySQL branch holds more, both of its engines count and the others drop out.
+    heavier = _sites(
+        "from sqlalchemy import create_engine\n"
+        "if POSTGRES:\n"
+        "    main = create_engine(URL, pool_size=10, max_overflow=0)\n"
+        "else:\n"
+        "    main = create_engine(URL, pool_size=8, max_overflow=0)\n"
+        "    extra = create_engine(URL, pool_size=8, max_overflow=0)\n"
+    )
+    assert [line.most for line in connection_budget(heavier, Deployment()).lines] == [None, 8, 8]
+
+
 def test_budget_command_prints_the_table_and_exits_1_over_budget(tmp_path: Path, cli):
     project = tmp_path / "async_app"
     copy_project(ASYNC_APP, project)

@@ -33,7 +33,9 @@ class ConnectionBudgetExceeded(Rule):
     `NullPool` keeps no pool (one connection per checkout) and SQLite uses no server
     connections, and test code, alembic's `env.py` and `__main__` blocks run apart from
     the deployed processes, so they are listed but not counted too. A cache of engines
-    keyed by URL or tenant counts one engine. A limit read from settings or the
+    keyed by URL or tenant counts one engine, and of engines and pools made in different
+    branches of one `if` or `match` (SQLite or PostgreSQL, pooled or not) the branch that
+    holds the most counts. A limit read from settings or the
     environment counts the library's default, and the table says it is a default.
     Without a deployment file that states a worker count, one process is assumed and the
     message says so. Every counted engine and pool counts in every process: a

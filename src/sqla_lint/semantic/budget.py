@@ -9,7 +9,8 @@ code, the worker count and limits from the deployment); it reads nothing itself.
 What does not hold a steady number of connections in the deployed processes is listed
 with the reason and left out of the sum: engines made per call (SQA501 reports those),
 ``NullPool`` (no pool: one connection per checkout), SQLite, test code, alembic's
-migration environment and ``__main__`` blocks. A per-key cache of engines counts one engine.
+migration environment and ``__main__`` blocks. A per-key cache of engines counts one engine,
+and of pools made in different branches of one ``if`` / ``match`` the larger branch counts.
 """
 
 from __future__ import annotations
@@ -133,7 +134,59 @@ def connection_budget(
     """Each site's line, in the order given. ``left_out`` says why a site made in a function
     is not part of the steady-state sum (the index's judgement: :func:`per_call_note`,
     :func:`not_once_note`)."""
-    return ConnectionBudget(tuple(budget_line(site, left_out(site)) for site in sites), deployment)
+    lines = [budget_line(site, left_out(site)) for site in sites]
+    return ConnectionBudget(tuple(_one_of_each_alternative(lines)), deployment)
+
+
+def _one_of_each_alternative(lines: list[BudgetLine]) -> list[BudgetLine]:
+    """Of pools made in different branches of one ``if`` / ``match`` (the same function or
+    module level), a process makes those of one branch: the branch holding the most counts,
+    the others are listed as its alternatives and left out of the sum."""
+    dropped: dict[int, BudgetLine] = {}
+    scopes: dict[tuple[str, str | None], list[BudgetLine]] = {}
+    for line in lines:
+        if line.most is not None and line.site.branches:
+            scopes.setdefault((line.site.module, line.site.function), []).append(line)
+    for scope in scopes.values():
+        if len(scope) > 1:
+            _heaviest_branches(scope, 0, dropped)
+    return [
+        BudgetLine(line.site, None, line.formula, (*line.notes, f"an alternative to {dropped[id(line)].site.label} (another branch of the same `if` or `match`): the larger counts"), line.unbounded)
+        if id(line) in dropped
+        else line
+        for line in lines
+    ]
+
+
+def _heaviest_branches(lines: list[BudgetLine], depth: int, dropped: dict[int, BudgetLine]) -> tuple[int, BudgetLine | None]:
+    """The most ``lines`` can hold at once, with the heaviest of the chosen lines; the
+    lines of the lighter branches go into ``dropped`` (line -> the heavier alternative)."""
+    total, heaviest = 0, None
+    by_statement: dict[int, dict[int, list[BudgetLine]]] = {}
+    for line in lines:
+        branches = line.site.branches
+        if len(branches) <= depth:
+            total += line.most or 0
+            heaviest = line if heaviest is None or (line.most or 0) > (heaviest.most or 0) else heaviest
+        else:
+            statement, branch = branches[depth]
+            by_statement.setdefault(statement, {}).setdefault(branch, []).append(line)
+    for branches in by_statement.values():
+        weighed = {branch: _heaviest_branches(chosen, depth + 1, dropped) for branch, chosen in branches.items()}
+        best = max(weighed, key=lambda branch: weighed[branch][0])
+        best_total, best_line = weighed[best]
+        for branch, chosen in branches.items():
+            if branch != best:
+                for line in _all_counted(chosen, dropped):
+                    dropped[id(line)] = best_line or line
+        total += best_total
+        if best_line is not None and (heaviest is None or (best_line.most or 0) > (heaviest.most or 0)):
+            heaviest = best_line
+    return total, heaviest
+
+
+def _all_counted(lines: list[BudgetLine], dropped: dict[int, BudgetLine]) -> list[BudgetLine]:
+    return [line for line in lines if id(line) not in dropped]
 
 
 def per_call_note(reason: str) -> str:

@@ -55,6 +55,10 @@ class PoolSite:
     sqlite: bool  # a literal ``sqlite`` URL: no server connections
     passes_kwargs: bool  # ``**options``: limits may come from there
     apart: str | None = None  # why it runs apart from the deployed processes: test code, a migration, a script
+    # The branches it is made in, outermost first, within its function (or module level):
+    # (line of the ``if`` / ``match`` / conditional expression, which branch). Two sites in
+    # different branches of one statement are alternatives: one process makes only one.
+    branches: tuple[tuple[int, int], ...] = ()
 
     @property
     def label(self) -> str:
@@ -79,6 +83,7 @@ class PoolSite:
             "sqlite": self.sqlite,
             "passes_kwargs": self.passes_kwargs,
             "apart": self.apart,
+            "branches": [list(branch) for branch in self.branches],
         }
 
     @classmethod
@@ -99,6 +104,7 @@ class PoolSite:
             sqlite=bool(data["sqlite"]),
             passes_kwargs=bool(data["passes_kwargs"]),
             apart=data.get("apart"),  # type: ignore[arg-type]
+            branches=tuple((int(line), int(branch)) for line, branch in data.get("branches", ())),  # type: ignore[union-attr]
         )
 
 
@@ -180,7 +186,30 @@ class _Collector:
             sqlite=sqlite,
             passes_kwargs=any(k.arg is None for k in call.keywords),
             apart=self._apart(call),
+            branches=self._branches(call),
         )
+
+    def _branches(self, call: ast.Call) -> tuple[tuple[int, int], ...]:
+        """The ``if`` / ``match`` / ``x if c else y`` branches that hold ``call``, up to its
+        function (an engine in a nested function is made when that one runs: the path stops
+        there too)."""
+        found: list[tuple[int, int]] = []
+        child: ast.AST = call
+        current = self.parents.get(call)
+        while current is not None and not isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if isinstance(current, (ast.If, ast.IfExp)):
+                body = current.body if isinstance(current.body, list) else [current.body]
+                orelse = current.orelse if isinstance(current.orelse, list) else [current.orelse]
+                if any(child is node for node in body):
+                    found.append((current.lineno, 0))
+                elif any(child is node for node in orelse):
+                    found.append((current.lineno, 1))
+            elif isinstance(current, ast.match_case):
+                statement = self.parents.get(current)
+                if isinstance(statement, ast.Match):
+                    found.append((statement.lineno, statement.cases.index(current)))
+            child, current = current, self.parents.get(current)
+        return tuple(reversed(found))
 
     def _apart(self, call: ast.Call) -> str | None:
         """Code that builds its engine outside the web or worker processes the budget
