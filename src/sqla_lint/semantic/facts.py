@@ -367,6 +367,7 @@ class ModuleFacts:
         # Each callee is resolved by several questions (kinds, handlers, pools, calls):
         # once per node.
         self._qualified: dict[ast.AST, str | None] = {}
+        self._assigned_by_function: dict[FunctionNode, dict[str, list[ast.expr]]] = {}
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -696,12 +697,10 @@ class ModuleFacts:
             for param in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg):
                 if param is not None and param.arg == name and param.annotation is not None:
                     return self.annotation_kind(param.annotation)
-        for assignment in self.assignments_in.get(function, ()):
-            for assigned, value in _assigned_names(assignment):
-                if assigned == name:
-                    kind = self.kind_of(value)
-                    if kind is not None:
-                        return kind
+        for value in self._values_assigned_in(function).get(name, ()):
+            kind = self.kind_of(value)
+            if kind is not None:
+                return kind
         for statement in self.withs_in.get(function, ()):
             for item in statement.items:
                 if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == name:
@@ -710,6 +709,18 @@ class ModuleFacts:
                     if (kind := self.kind_of(item.context_expr)) is not None and kind.is_connection:
                         return Kind.BORROWED_CONNECTION
         return None
+
+    def _values_assigned_in(self, function: FunctionNode) -> dict[str, list[ast.expr]]:
+        """The values assigned to each local name of ``function``, in source order: every
+        name read asks, and scanning the function's assignments each time cost more than
+        the rest of the module's facts."""
+        assigned = self._assigned_by_function.get(function)
+        if assigned is None:
+            assigned = self._assigned_by_function[function] = defaultdict(list)
+            for assignment in self.assignments_in.get(function, ()):
+                for name, value in _assigned_names(assignment):
+                    assigned[name].append(value)
+        return assigned
 
     def annotation_kind(self, annotation: ast.AST) -> Kind | None:
         """``Engine``, ``Optional[Engine]``, ``Engine | None`` and ``"Engine"`` all mean an engine."""

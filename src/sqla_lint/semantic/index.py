@@ -86,6 +86,7 @@ class ProjectIndex:
         self._removed: set[str] | None = None
         self._disposed: set[str] | None = None
         self._splits: dict[str, object] = {}
+        self._called: dict[str, str] = {}  # callee -> the function a call of it runs (asked per call site, per question)
         # Worker processes and connection limits (SQA506), found by the layer that reads
         # deployment files and configuration; part of the digest, so results follow them.
         self.deployment: Deployment | None = None
@@ -132,6 +133,7 @@ class ProjectIndex:
         self.screens
         state = dict(self.__dict__)
         state["_splits"] = {}
+        state["_called"] = {}
         return state
 
     def screen(self, content: str, module: str) -> tuple[bool, set[str] | None] | None:
@@ -220,7 +222,10 @@ class ProjectIndex:
     def called_function(self, callee: str) -> str:
         """The function a call of ``callee`` runs: itself, through re-exports, or, for a
         project class, its ``__init__`` (a service built per request runs it per request)."""
-        return self.resolve_function_name(callee) or self.constructor(callee) or callee
+        called = self._called.get(callee)
+        if called is None:
+            called = self._called[callee] = self.resolve_function_name(callee) or self.constructor(callee) or callee
+        return called
 
     def constructor(self, cls: str, depth: int = 0) -> str | None:
         """The ``__init__`` that building a project class runs: its own, or, for a class
@@ -537,7 +542,8 @@ class ProjectIndex:
                 names.setdefault(local.partition(".")[0], set()).add(summary.module.rpartition(".")[2])
         for summary in self.modules.values():  # re-exports: ``from app import count_rows``
             for alias, target in summary.aliases.items():
-                if self.called_function(target) in chain or self.called_function(target) in self.keepers:
+                called = self.called_function(target)
+                if called in chain or called in self.keepers:
                     names.setdefault(alias, set()).add(summary.module.rpartition(".")[2])
         return names
 

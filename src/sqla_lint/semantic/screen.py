@@ -59,6 +59,7 @@ class _Screen:
     """
 
     def __init__(self, facts: ModuleFacts) -> None:
+        self._facts = facts
         self.names = facts.name_counts
         self.known_attributes = facts.known_attributes
         self.imports = facts.import_statements
@@ -250,10 +251,14 @@ class _Screen:
     @cached_property
     def _returns_by_function(self) -> dict[str, list[ast.expr]]:
         """Returned values by function name; a nested function's count for the outer too."""
-        returns: dict[str, list[ast.expr]] = {}
-        for function in self.functions:
-            values = returns.setdefault(function.name, [])
-            values.extend(node.value for node in ast.walk(function) if isinstance(node, ast.Return) and node.value)
+        returns: dict[str, list[ast.expr]] = {function.name: [] for function in self.functions}
+        for owner, statements in self._facts.returns_in.items():
+            values = [statement.value for statement in statements if statement.value is not None]
+            function: ast.AST | None = owner
+            while function is not None:
+                if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    returns[function.name].extend(values)
+                function = self._facts.function_of.get(function)
         return returns
 
     def _propagate_through_returns(self, holders: set[str], may_hold: Callable[[ast.expr, set[str]], bool]) -> None:
