@@ -21,16 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Union
 
-from .kinds import (
-    ATTRIBUTE,
-    AWAIT,
-    CALL,
-    DOUBLE_STARRED,
-    NAME,
-    POSITIONAL,
-    STARRED,
-    KindResolver,
-)
+from .kinds import ATTRIBUTE, AWAIT, CALL, NAME, KindResolver
 from .project import FactoryConfig
 from .symbols import (
     ANNOTATION_LEAVES,
@@ -213,6 +204,15 @@ def _assigned_names(statement: ast.AST) -> list[tuple[str, ast.expr]]:
     return [(target.id, value) for target, value in _assigned(statement) if isinstance(target, ast.Name)]
 
 
+# What the kind resolver (:mod:`.kinds`) reads of an expression, by node type.
+AST_SHAPES = {
+    ast.Name: lambda node: (NAME, node.id),
+    ast.Attribute: lambda node: (ATTRIBUTE, node.value, node.attr),
+    ast.Call: lambda node: (CALL, node.func),
+    ast.Await: lambda node: (AWAIT, node.value),
+}
+
+
 class ModuleFacts(KindResolver):
     """One pass over CPython's tree of a module, and the questions the index asks of it."""
 
@@ -267,8 +267,7 @@ class ModuleFacts(KindResolver):
         for class_def in self.class_defs:
             if self.function_of[class_def] is None:
                 self.classes[class_def.name] = class_def
-        self.module_bindings = self._module_bindings()
-        self.class_attributes = self._class_attributes()
+        self._collect_bindings(self.module_assignments, self.globals_declared, self.assignments_in, self.class_body_assignments)
         self._start_resolving()
         # Each callee is resolved by several questions (kinds, handlers, pools, calls):
         # once per node.
@@ -449,56 +448,18 @@ class ModuleFacts(KindResolver):
         resolved.discard(None)
         return resolved  # type: ignore[return-value]
 
-    def _module_bindings(self) -> dict[str, list[ast.expr]]:
-        """Module-level names, including those assigned under ``global`` in functions."""
-        bindings: dict[str, list[ast.expr]] = defaultdict(list)
-        for assignment in self.module_assignments:
-            for name, value in _assigned_names(assignment):
-                bindings[name].append(value)
-        for function, declared in self.globals_declared.items():
-            for assignment in self.assignments_in.get(function, ()):
-                for name, value in _assigned_names(assignment):
-                    if name in declared:
-                        bindings[name].append(value)
-        return bindings
-
-    def _class_attributes(self) -> dict[ast.ClassDef, dict[str, list[ast.expr]]]:
-        """Class-body attributes and ``self.x = ...`` assignments in the class's methods."""
-        attributes: dict[ast.ClassDef, dict[str, list[ast.expr]]] = defaultdict(lambda: defaultdict(list))
-        for class_def, assignments in self.class_body_assignments.items():
-            for assignment in assignments:
-                for name, value in _assigned_names(assignment):
-                    attributes[class_def][name].append(value)
-        for class_def, methods in self.methods.items():
-            for method in methods.values():
-                for assignment in self.assignments_in.get(method, ()):
-                    for target, value in _assigned(assignment):
-                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in ("self", "cls"):
-                            attributes[class_def][target.attr].append(value)
-        return attributes
-
     # -- CPython's tree, for the kind resolver (:mod:`.kinds`) ----------------------------
 
-    def shape(self, node: ast.AST | None) -> tuple[object, ...] | None:
-        kind = type(node)
-        if kind is ast.Name:
-            return (NAME, node.id)  # type: ignore[union-attr]
-        if kind is ast.Attribute:
-            return (ATTRIBUTE, node.value, node.attr)  # type: ignore[union-attr]
-        if kind is ast.Call:
-            return (CALL, node.func)  # type: ignore[union-attr]
-        if kind is ast.Await:
-            return (AWAIT, node.value)  # type: ignore[union-attr]
-        return None
+    SHAPES = AST_SHAPES
 
     def written_name(self, node: ast.AST) -> str | None:
         return dotted(node)
 
     def arguments(self, call: ast.Call) -> list[tuple[str | None, ast.expr]]:
         labelled: list[tuple[str | None, ast.expr]] = [
-            (STARRED, arg.value) if isinstance(arg, ast.Starred) else (POSITIONAL, arg) for arg in call.args
+            ("*", arg.value) if isinstance(arg, ast.Starred) else (None, arg) for arg in call.args
         ]
-        labelled += [(DOUBLE_STARRED if keyword.arg is None else keyword.arg, keyword.value) for keyword in call.keywords]
+        labelled += [("**" if keyword.arg is None else keyword.arg, keyword.value) for keyword in call.keywords]
         return labelled
 
     def is_none(self, node: ast.AST) -> bool:
@@ -537,8 +498,8 @@ class ModuleFacts(KindResolver):
                     return param.annotation
         return None
 
-    def local_values(self, function: FunctionNode, name: str) -> list[ast.expr]:
-        return [value for assignment in self.assignments_in.get(function, ()) for assigned, value in _assigned_names(assignment) if assigned == name]
+    def assigned(self, statement: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
+        return _assigned(statement)
 
     def with_targets(self, function: FunctionNode) -> list[tuple[str, ast.expr, bool]]:
         return [

@@ -19,8 +19,9 @@ below are only names for them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .project import FactoryConfig
 from .symbols import (
@@ -40,13 +41,8 @@ Node = Any  # an expression or statement node of the adapter's tree
 Function = Any  # a function definition or lambda of the adapter's tree
 ClassNode = Any
 
-# What ``shape`` tells apart; every other expression is None.
-AWAIT = "await"  # (AWAIT, awaited expression)
-CALL = "call"  # (CALL, callee expression)
-NAME = "name"  # (NAME, identifier)
-ATTRIBUTE = "attribute"  # (ATTRIBUTE, receiver expression, attribute name)
-# ``arguments`` labels: a keyword argument is labelled with its keyword.
-POSITIONAL, STARRED, DOUBLE_STARRED = None, "*", "**"
+# What ``shape`` tells apart.
+AWAIT, CALL, NAME, ATTRIBUTE = "await", "call", "name", "attribute"
 
 _ENGINE_KINDS = (Kind.ENGINE, Kind.ASYNC_ENGINE)
 
@@ -54,9 +50,8 @@ _ENGINE_KINDS = (Kind.ENGINE, Kind.ASYNC_ENGINE)
 class KindResolver:
     """The lifecycle kind of an expression and of what a function returns, memoised per node.
 
-    Subclasses set ``factories``, ``module_bindings`` (name -> values assigned at module
-    level), ``class_attributes`` (class -> attribute -> values), ``classes``,
-    ``module_functions`` and ``methods`` (class -> name -> method), call
+    Subclasses set ``factories``, ``classes``, ``module_functions`` and ``methods`` (class
+    -> name -> method), call ``_collect_bindings`` with their tree's assignments and
     ``_start_resolving()``, and implement the structural methods and hooks below.
     """
 
@@ -72,14 +67,18 @@ class KindResolver:
         self._in_progress: set[Node] = set()
         # Asked of a function at each of its calls and returns: once per function.
         self._borrowed: dict[Function, tuple[str, int] | None] = {}
+        self._local_bindings: dict[Function, tuple[dict[str, list[Node]], dict[str, list[tuple[Node, bool]]]]] = {}
         self._cached: dict[Function, bool] = {}
 
     # -- structure: each tree answers these ----------------------------------------------
 
+    # Node type -> its shape: ``(AWAIT, inner)``, ``(CALL, callee)``, ``(NAME, identifier)``
+    # or ``(ATTRIBUTE, receiver, attribute)``; every other expression has none.
+    SHAPES: ClassVar[dict[type, Callable[[Any], tuple[Any, ...]]]] = {}
+
     def shape(self, node: Node | None) -> tuple[Any, ...] | None:
-        """``(AWAIT, inner)``, ``(CALL, callee)``, ``(NAME, identifier)``,
-        ``(ATTRIBUTE, receiver, attribute)``, or None for anything else."""
-        raise NotImplementedError
+        reader = self.SHAPES.get(type(node))
+        return reader(node) if reader is not None else None
 
     def qualified_name(self, node: Node) -> str | None:
         """What a Name/Attribute chain refers to through the module's imports."""
@@ -90,7 +89,7 @@ class KindResolver:
         raise NotImplementedError
 
     def arguments(self, call: Node) -> list[tuple[str | None, Node]]:
-        """A call's arguments in order, labelled POSITIONAL, STARRED, DOUBLE_STARRED or by keyword."""
+        """A call's arguments in order, each labelled None (positional), ``"*"``, ``"**"`` or its keyword."""
         raise NotImplementedError
 
     def is_none(self, node: Node) -> bool:
@@ -123,8 +122,8 @@ class KindResolver:
         """The annotation of the first parameter called ``name`` that has one."""
         raise NotImplementedError
 
-    def local_values(self, function: Function, name: str) -> Iterable[Node]:
-        """The values ``name`` is assigned in ``function``'s own body."""
+    def assigned(self, statement: Node) -> list[tuple[Node, Node]]:
+        """``(target, value)`` of ``a = b = v``, ``a: T = v`` and ``(a := v)``."""
         raise NotImplementedError
 
     def with_targets(self, function: Function) -> Iterable[tuple[str, Node, bool]]:
@@ -159,6 +158,54 @@ class KindResolver:
     def imported_borrowed_param(self, qualified: str) -> tuple[str, int] | None:
         """The parameter another module's function hands back when given (facts: None)."""
         return None
+
+    # -- what names are bound to -------------------------------------------------------
+
+    def _collect_bindings(
+        self,
+        module_assignments: Iterable[Node],
+        globals_declared: dict[Function, set[str]],
+        assignments_in: dict[Function, list[Node]],
+        class_body_assignments: dict[ClassNode, list[Node]],
+    ) -> None:
+        """``module_bindings``: module-level names, including those assigned under ``global``
+        in functions. ``class_attributes``: class-body attributes and ``self.x = ...`` /
+        ``cls.x = ...`` in the class's methods. Needs ``methods``; ``assignments_in`` maps
+        each function to the assignments of its own body."""
+        self._assignments_in = assignments_in
+        bindings: dict[str, list[Node]] = defaultdict(list)
+        for assignment in module_assignments:
+            for name, value in self._assigned_names(assignment):
+                bindings[name].append(value)
+        for function, declared in globals_declared.items():
+            for assignment in assignments_in.get(function, ()):
+                for name, value in self._assigned_names(assignment):
+                    if name in declared:
+                        bindings[name].append(value)
+        attributes: dict[ClassNode, dict[str, list[Node]]] = defaultdict(lambda: defaultdict(list))
+        for class_def, assignments in class_body_assignments.items():
+            for assignment in assignments:
+                for name, value in self._assigned_names(assignment):
+                    attributes[class_def][name].append(value)
+        for class_def, methods in self.methods.items():
+            for method in methods.values():
+                for assignment in assignments_in.get(method, ()):
+                    for target, value in self.assigned(assignment):
+                        target_shape = self.shape(target)
+                        if target_shape is not None and target_shape[0] is ATTRIBUTE:
+                            receiver = self.shape(target_shape[1])
+                            if receiver is not None and receiver[0] is NAME and receiver[1] in ("self", "cls"):
+                                attributes[class_def][target_shape[2]].append(value)
+        self.module_bindings = bindings
+        self.class_attributes = attributes
+
+    def _assigned_names(self, statement: Node) -> list[tuple[str, Node]]:
+        names = []
+        for target, value in self.assigned(statement):
+            shape = self.shape(target)
+            if shape is not None and shape[0] is NAME:
+                names.append((shape[1], value))
+        return names
 
     # -- what is this value? -------------------------------------------------------------
 
@@ -263,19 +310,35 @@ class KindResolver:
         annotation = self.parameter_annotation(function, name)
         if annotation is not None:
             return self.annotation_kind(annotation)
-        for value in self.local_values(function, name):
+        assigned, entered = self._bindings_in(function)
+        for value in assigned.get(name, ()):
             kind = self.kind_of(value)
             if kind is not None:
                 return kind
-        for bound, context, is_async in self.with_targets(function):
-            if bound != name:
-                continue
+        for context, is_async in entered.get(name, ()):
             if self.opens_session(context):
                 return Kind.ASYNC_SESSION if is_async else Kind.SESSION
             kind = self.kind_of(context)
             if kind is not None and kind.is_connection:
                 return Kind.BORROWED_CONNECTION
         return None
+
+    def _bindings_in(self, function: Function) -> tuple[dict[str, list[Node]], dict[str, list[tuple[Node, bool]]]]:
+        """What ``function``'s own body assigns to each name, and the ``with`` items it
+        binds with ``as``, in source order: read once per function, not once per name."""
+        try:
+            return self._local_bindings[function]
+        except KeyError:
+            pass
+        assigned: dict[str, list[Node]] = defaultdict(list)
+        for statement in self._assignments_in.get(function, ()):
+            for name, value in self._assigned_names(statement):
+                assigned[name].append(value)
+        entered: dict[str, list[tuple[Node, bool]]] = defaultdict(list)
+        for name, context, is_async in self.with_targets(function):
+            entered[name].append((context, is_async))
+        bindings = self._local_bindings[function] = (assigned, entered)
+        return bindings
 
     def _attribute_kind(self, node: Node, receiver: Node, attribute: str) -> Kind | None:
         owner = self.class_for_receiver(receiver, node)
@@ -328,7 +391,7 @@ class KindResolver:
             return self.kind_of(callee[1]) in SESSION_FOR_FACTORY
         if self.qualified_name(func) in CLOSING_WRAPPERS:
             arguments = self.arguments(expression)
-            if arguments and arguments[0][0] is POSITIONAL:
+            if arguments and arguments[0][0] is None:
                 return self.opens_session(arguments[0][1])
         return False
 
@@ -342,9 +405,9 @@ class KindResolver:
                 return not self.is_none(value)
         positional = 0
         for label, value in arguments:
-            if label is STARRED or label is DOUBLE_STARRED:
+            if label in ("*", "**"):
                 return True
-            if label is POSITIONAL:
+            if label is None:
                 if positional == position:
                     return not self.is_none(value)
                 positional += 1

@@ -14,16 +14,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from .kinds import (
-    ATTRIBUTE,
-    AWAIT,
-    CALL,
-    DOUBLE_STARRED,
-    NAME,
-    POSITIONAL,
-    STARRED,
-    KindResolver,
-)
+from .kinds import ATTRIBUTE, AWAIT, CALL, NAME, KindResolver
 from .names import ImportMap, dotted_name, last_segment
 from .project import FactoryConfig
 from .symbols import (
@@ -79,6 +70,15 @@ class _Hooks:
     shutdown: set[FunctionNode] = field(default_factory=set)
 
 
+# What the kind resolver (:mod:`.kinds`) reads of an expression, by node type.
+CST_SHAPES = {
+    cst.Name: lambda node: (NAME, node.value),
+    cst.Attribute: lambda node: (ATTRIBUTE, node.value, node.attr.value),
+    cst.Call: lambda node: (CALL, node.func),
+    cst.Await: lambda node: (AWAIT, node.expression),
+}
+
+
 class ModuleModel(KindResolver):
     def __init__(
         self,
@@ -109,8 +109,8 @@ class ModuleModel(KindResolver):
             if self.tree.enclosing_function.get(class_def) is None:
                 self.classes[class_def.name.value] = class_def
 
-        self.module_bindings = self._collect_module_bindings()
-        self.class_attributes = self._collect_class_attributes()
+        tree = self.tree
+        self._collect_bindings(tree.module_assignments, tree.globals_declared, tree.assignments_in, tree.class_body_assignments)
 
     # -- names ---------------------------------------------------------------------------
 
@@ -119,40 +119,6 @@ class ModuleModel(KindResolver):
 
     def source_of(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
-
-    def _collect_module_bindings(self) -> dict[str, list[cst.BaseExpression]]:
-        """Module-level names, including those assigned under ``global`` in functions."""
-        bindings: dict[str, list[cst.BaseExpression]] = defaultdict(list)
-        for assignment in self.tree.module_assignments:
-            for name, value in assigned_names(assignment):
-                bindings[name].append(value)
-        for function, declared in self.tree.globals_declared.items():
-            for assignment in self.tree.assignments_in.get(function, ()):
-                for name, value in assigned_names(assignment):
-                    if name in declared:
-                        bindings[name].append(value)
-        return bindings
-
-    def _collect_class_attributes(self) -> dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]]:
-        """Class-body attributes and ``self.x = ...`` assignments in the class's methods."""
-        attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        for class_def, assignments in self.tree.class_body_assignments.items():
-            for assignment in assignments:
-                for name, value in assigned_names(assignment):
-                    attributes[class_def][name].append(value)
-        for class_def, methods in self.methods.items():
-            for method in methods.values():
-                for assignment in self.tree.assignments_in.get(method, ()):
-                    for target, value in assigned_targets(assignment):
-                        if (
-                            isinstance(target, cst.Attribute)
-                            and isinstance(target.value, cst.Name)
-                            and target.value.value in ("self", "cls")
-                        ):
-                            attributes[class_def][target.attr.value].append(value)
-        return attributes
 
     # -- what is this value? -------------------------------------------------------------
 
@@ -285,31 +251,13 @@ class ModuleModel(KindResolver):
 
     # -- libcst's tree, for the kind resolver (:mod:`.kinds`) ----------------------------
 
-    def shape(self, node: cst.CSTNode | None) -> tuple[object, ...] | None:
-        kind = type(node)
-        if kind is cst.Name:
-            return (NAME, node.value)  # type: ignore[union-attr]
-        if kind is cst.Attribute:
-            return (ATTRIBUTE, node.value, node.attr.value)  # type: ignore[union-attr]
-        if kind is cst.Call:
-            return (CALL, node.func)  # type: ignore[union-attr]
-        if kind is cst.Await:
-            return (AWAIT, node.expression)  # type: ignore[union-attr]
-        return None
+    SHAPES = CST_SHAPES
 
     def written_name(self, node: cst.BaseExpression) -> str | None:
         return dotted_name(node)
 
     def arguments(self, call: cst.Call) -> list[tuple[str | None, cst.BaseExpression]]:
-        return [
-            (
-                (STARRED if arg.star == "*" else DOUBLE_STARRED)
-                if arg.star
-                else (arg.keyword.value if arg.keyword is not None else POSITIONAL),
-                arg.value,
-            )
-            for arg in call.args
-        ]
+        return [(arg.star or (arg.keyword.value if arg.keyword is not None else None), arg.value) for arg in call.args]
 
     def is_none(self, node: cst.BaseExpression) -> bool:
         return _is_none(node)
@@ -353,8 +301,8 @@ class ModuleModel(KindResolver):
                     return param.annotation.annotation
         return None
 
-    def local_values(self, function: FunctionNode, name: str) -> list[cst.BaseExpression]:
-        return [value for assignment in self.tree.assignments_in.get(function, ()) for assigned, value in assigned_names(assignment) if assigned == name]
+    def assigned(self, statement: cst.CSTNode) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
+        return assigned_targets(statement)  # type: ignore[arg-type]
 
     def with_targets(self, function: FunctionNode) -> list[tuple[str, cst.BaseExpression, bool]]:
         return [
