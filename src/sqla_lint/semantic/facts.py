@@ -267,8 +267,7 @@ class ModuleFacts(KindResolver):
         for class_def in self.class_defs:
             if self.function_of[class_def] is None:
                 self.classes[class_def.name] = class_def
-        self._collect_bindings(self.module_assignments, self.globals_declared, self.assignments_in, self.class_body_assignments)
-        self._start_resolving()
+        self._start_resolving(self.module_assignments, self.globals_declared, self.assignments_in, self.class_body_assignments)
         # Each callee is resolved by several questions (kinds, handlers, pools, calls):
         # once per node.
         self._qualified: dict[ast.AST, str | None] = {}

@@ -7,8 +7,8 @@ from an engine, sessions from a factory, names through their assignments, ``with
 and annotations, attributes through their class, functions through what they return.
 
 A subclass adapts one tree. It answers structural questions only (what shape an expression
-has, its parts, what a name resolves to through the imports, which values a name is
-assigned in a function), plus the hooks below where the two consumers really differ: the
+has, its parts, what a name resolves to through the imports, what an assignment or a
+``with`` binds), plus the hooks below where the two consumers really differ: the
 model asks the project index about other modules' functions and names; the facts must stay
 symbolic (they depend on the module's own text, and are cached by its hash), so their hooks
 answer None.
@@ -51,8 +51,8 @@ class KindResolver:
     """The lifecycle kind of an expression and of what a function returns, memoised per node.
 
     Subclasses set ``factories``, ``classes``, ``module_functions`` and ``methods`` (class
-    -> name -> method), call ``_collect_bindings`` with their tree's assignments and
-    ``_start_resolving()``, and implement the structural methods and hooks below.
+    -> name -> method), then call ``_start_resolving`` with their tree's assignments, and
+    implement the structural methods and hooks below.
     """
 
     factories: FactoryConfig
@@ -61,14 +61,6 @@ class KindResolver:
     classes: dict[str, ClassNode]
     module_functions: dict[str, Function]
     methods: dict[ClassNode, dict[str, Function]]
-
-    def _start_resolving(self) -> None:
-        self._kinds: dict[Node, Kind | None] = {}
-        self._in_progress: set[Node] = set()
-        # Asked of a function at each of its calls and returns: once per function.
-        self._borrowed: dict[Function, tuple[str, int] | None] = {}
-        self._local_bindings: dict[Function, tuple[dict[str, list[Node]], dict[str, list[tuple[Node, bool]]]]] = {}
-        self._cached: dict[Function, bool] = {}
 
     # -- structure: each tree answers these ----------------------------------------------
 
@@ -161,7 +153,7 @@ class KindResolver:
 
     # -- what names are bound to -------------------------------------------------------
 
-    def _collect_bindings(
+    def _start_resolving(
         self,
         module_assignments: Iterable[Node],
         globals_declared: dict[Function, set[str]],
@@ -172,6 +164,12 @@ class KindResolver:
         in functions. ``class_attributes``: class-body attributes and ``self.x = ...`` /
         ``cls.x = ...`` in the class's methods. Needs ``methods``; ``assignments_in`` maps
         each function to the assignments of its own body."""
+        self._kinds: dict[Node, Kind | None] = {}
+        self._in_progress: set[Node] = set()
+        # Asked of a function at each of its calls, returns or names: once per function.
+        self._borrowed: dict[Function, tuple[str, int] | None] = {}
+        self._cached: dict[Function, bool] = {}
+        self._local_bindings: dict[Function, tuple[dict[str, list[Node]], dict[str, list[tuple[Node, bool]]]]] = {}
         self._assignments_in = assignments_in
         bindings: dict[str, list[Node]] = defaultdict(list)
         for assignment in module_assignments:

@@ -94,7 +94,6 @@ class ModuleModel(KindResolver):
         self.tree: TreeIndex = build_index(module)
         self.imports = ImportMap(self.tree.imports, module_name, is_package)
         self.factories = factories
-        self._start_resolving()
 
         self.module_functions: dict[str, cst.FunctionDef] = {}
         self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = defaultdict(dict)
@@ -110,7 +109,7 @@ class ModuleModel(KindResolver):
                 self.classes[class_def.name.value] = class_def
 
         tree = self.tree
-        self._collect_bindings(tree.module_assignments, tree.globals_declared, tree.assignments_in, tree.class_body_assignments)
+        self._start_resolving(tree.module_assignments, tree.globals_declared, tree.assignments_in, tree.class_body_assignments)
 
     # -- names ---------------------------------------------------------------------------
 
