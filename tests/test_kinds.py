@@ -199,6 +199,32 @@ def test_a_helper_hands_back_the_session_it_is_given(call: str, kind: Kind | Non
     assert bindings["value"] is kind
 
 
+@pytest.mark.parametrize(
+    ("opened", "kind"),
+    [
+        ("contextlib.closing(Session())", Kind.SESSION),
+        # The keyword form: the model read it, the facts did not.
+        ("contextlib.closing(thing=Session())", Kind.SESSION),
+        # A starred argument: the model read the sequence as the session, the facts did not.
+        ("contextlib.closing(*sessions)", None),
+        ("contextlib.closing(engine)", None),
+    ],
+)
+def test_closing_wraps_the_session_it_is_given(opened: str, kind: Kind | None):
+    _, returns = _agree(
+        f"""
+        import contextlib
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session
+        engine = create_engine("sqlite://")
+        def scoped(sessions: list[Session]):
+            with {opened} as session:
+                return session
+        """
+    )
+    assert returns["scoped"] is kind
+
+
 def _positions_of_calls(model: ModuleModel) -> dict[tuple[int, int, int, int], cst.Call]:
     positions = MetadataWrapper(model.module, unsafe_skip_copy=True).resolve(PositionProvider)
     return {

@@ -388,9 +388,9 @@ class KindResolver:
         if callee is not None and callee[0] is ATTRIBUTE and callee[2] == "begin":
             return self.kind_of(callee[1]) in SESSION_FOR_FACTORY
         if self.qualified_name(func) in CLOSING_WRAPPERS:
-            arguments = self.arguments(expression)
-            if arguments and arguments[0][0] is None:
-                return self.opens_session(arguments[0][1])
+            # ``closing(thing)``: its one parameter, however it is passed.
+            wrapped = next((value for label, value in self.arguments(expression) if label in (None, "thing")), None)
+            return wrapped is not None and self.opens_session(wrapped)
         return False
 
     def passes(self, call: Node, parameter: tuple[str, int]) -> bool:
