@@ -19,25 +19,19 @@ import ast
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
 
+from .kinds import ATTRIBUTE, AWAIT, CALL, NAME, KindResolver
 from .project import FactoryConfig
 from .symbols import (
     ANNOTATION_LEAVES,
     CALL_RESULT_LEAVES,
-    CLOSING_WRAPPERS,
-    CONNECTION_FOR_ENGINE,
     CONNECTION_METHODS,
-    CONNECTIONLESS_EXECUTE,
     CONTEXT_MANAGER_DECORATORS,
     KNOWN_ROOTS,
     MAIN_FUNCTION_NAMES,
     ROUTE_DECORATOR_METHODS,
     SESSION_FOR_FACTORY,
-    Kind,
-    annotation_kind,
-    call_result_kind,
-    is_cache_decorator,
 )
 
 FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda]
@@ -290,23 +284,16 @@ def _tests_unset(test: ast.expr, written: str) -> bool:
     )
 
 
-def _passes(call: ast.Call, parameter: tuple[str, int]) -> bool:
-    """Whether ``call`` supplies ``parameter`` (by keyword, or positionally at its index)."""
-    name, position = parameter
-    for keyword in call.keywords:
-        if keyword.arg is None:
-            return True  # ``**kwargs``: it may
-        if keyword.arg == name:
-            return not _is_none(keyword.value)
-    for index, arg in enumerate(call.args):
-        if isinstance(arg, ast.Starred):
-            return True
-        if index == position:
-            return not _is_none(arg)
-    return False
+# What the kind resolver (:mod:`.kinds`) reads of an expression, by node type.
+AST_SHAPES = {
+    ast.Name: lambda node: (NAME, node.id),
+    ast.Attribute: lambda node: (ATTRIBUTE, node.value, node.attr),
+    ast.Call: lambda node: (CALL, node.func),
+    ast.Await: lambda node: (AWAIT, node.value),
+}
 
 
-class ModuleFacts:
+class ModuleFacts(KindResolver):
     """One pass over CPython's tree of a module, and the questions the index asks of it."""
 
     def __init__(self, tree: ast.Module, module: str = "", factories: FactoryConfig = FactoryConfig(), is_package: bool = False) -> None:
@@ -360,14 +347,10 @@ class ModuleFacts:
         for class_def in self.class_defs:
             if self.function_of[class_def] is None:
                 self.classes[class_def.name] = class_def
-        self.module_bindings = self._module_bindings()
-        self.class_attributes = self._class_attributes()
-        self._kinds: dict[ast.AST, Kind | None] = {}
-        self._in_progress: set[ast.AST] = set()
+        self._start_resolving(self.module_assignments, self.globals_declared, self.assignments_in, self.class_body_assignments)
         # Each callee is resolved by several questions (kinds, handlers, pools, calls):
         # once per node.
         self._qualified: dict[ast.AST, str | None] = {}
-        self._assigned_by_function: dict[FunctionNode, dict[str, list[ast.expr]]] = {}
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -578,300 +561,85 @@ class ModuleFacts:
         resolved.discard(None)
         return resolved  # type: ignore[return-value]
 
-    def _module_bindings(self) -> dict[str, list[ast.expr]]:
-        """Module-level names, including those assigned under ``global`` in functions."""
-        bindings: dict[str, list[ast.expr]] = defaultdict(list)
-        for assignment in self.module_assignments:
-            for name, value in _assigned_names(assignment):
-                bindings[name].append(value)
-        for function, declared in self.globals_declared.items():
-            for assignment in self.assignments_in.get(function, ()):
-                for name, value in _assigned_names(assignment):
-                    if name in declared:
-                        bindings[name].append(value)
-        return bindings
+    # -- CPython's tree, for the kind resolver (:mod:`.kinds`) ----------------------------
 
-    def _class_attributes(self) -> dict[ast.ClassDef, dict[str, list[ast.expr]]]:
-        """Class-body attributes and ``self.x = ...`` assignments in the class's methods."""
-        attributes: dict[ast.ClassDef, dict[str, list[ast.expr]]] = defaultdict(lambda: defaultdict(list))
-        for class_def, assignments in self.class_body_assignments.items():
-            for assignment in assignments:
-                for name, value in _assigned_names(assignment):
-                    attributes[class_def][name].append(value)
-        for class_def, methods in self.methods.items():
-            for method in methods.values():
-                for assignment in self.assignments_in.get(method, ()):
-                    for target, value in _assigned(assignment):
-                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in ("self", "cls"):
-                            attributes[class_def][target.attr].append(value)
-        return attributes
+    SHAPES = AST_SHAPES
 
-    # -- what is this value? -------------------------------------------------------------
+    def written_name(self, node: ast.AST) -> str | None:
+        return dotted(node)
 
-    def kind_of(self, node: ast.AST) -> Kind | None:
-        """The lifecycle kind of the value an expression evaluates to, if this module shows it."""
-        return self._memoized(node, self._compute_kind)
+    def arguments(self, call: ast.Call) -> list[tuple[str | None, ast.expr]]:
+        labelled: list[tuple[str | None, ast.expr]] = [
+            ("*", arg.value) if isinstance(arg, ast.Starred) else (None, arg) for arg in call.args
+        ]
+        labelled += [("**" if keyword.arg is None else keyword.arg, keyword.value) for keyword in call.keywords]
+        return labelled
 
-    def _memoized(self, node: ast.AST, compute: Callable[[ast.AST], Kind | None]) -> Kind | None:
-        if node in self._kinds:
-            return self._kinds[node]
-        if node in self._in_progress:
-            return None  # a cycle: ``x = f()`` / ``def f(): return x``
-        self._in_progress.add(node)
-        try:
-            kind = compute(node)
-        finally:
-            self._in_progress.discard(node)
-        self._kinds[node] = kind
-        return kind
+    def is_none(self, node: ast.AST) -> bool:
+        return _is_none(node)
 
-    def _compute_kind(self, node: ast.AST) -> Kind | None:
-        if isinstance(node, ast.Await):
-            return self.kind_of(node.value)
-        if isinstance(node, ast.Call):
-            return self._call_kind(node)
-        if isinstance(node, ast.Name):
-            return self._name_kind(node)
-        if isinstance(node, ast.Attribute):
-            return self._attribute_kind(node)
+    def either_operands(self, node: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            return (node.values[0] if len(node.values) == 2 else node, node.values[-1])
         return None
 
-    def _call_kind(self, call: ast.Call) -> Kind | None:
-        func = call.func
-        configured = self._configured_factory_kind(func)
-        if configured is not None:
-            return configured
-        qualified = self.qualified_name(func)
-        if qualified is not None:
-            kind = call_result_kind(qualified)
-            if kind is not None:
-                return kind
-        if isinstance(func, ast.Attribute) and func.attr in CONNECTION_METHODS:
-            receiver = self.kind_of(func.value)
-            if receiver in CONNECTION_FOR_ENGINE:
-                return CONNECTION_FOR_ENGINE[receiver]
-        # An AsyncEngine has no execute(): only a sync engine executes without a connection.
-        if isinstance(func, ast.Attribute) and func.attr == CONNECTIONLESS_EXECUTE and self.kind_of(func.value) is Kind.ENGINE:
-            return Kind.ENGINE_RESULT
-        if isinstance(func, ast.Attribute) and func.attr == "connection":
-            receiver = self.kind_of(func.value)
-            if receiver is not None and receiver.is_session:
-                return Kind.BORROWED_CONNECTION  # the session's own connection, which it gives back
-        callee_kind = self.kind_of(func)
-        if callee_kind in SESSION_FOR_FACTORY:
-            return SESSION_FOR_FACTORY[callee_kind]
-        function = self.function_called(call)
-        if function is not None and not self.is_cached(function):
-            borrowed = self.borrowed_session_param(function)
-            if borrowed is not None and _passes(call, borrowed):
-                return None  # the caller passed its own session and gets it back
-            return self.return_kind(function)
+    def annotation_members(self, annotation: ast.AST) -> list[ast.AST] | None:
+        if isinstance(annotation, ast.BinOp):
+            return [annotation.left, annotation.right]
+        if isinstance(annotation, ast.Subscript):
+            return list(annotation.slice.elts) if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+        if isinstance(annotation, ast.Constant):
+            if isinstance(annotation.value, str):
+                try:
+                    return [ast.parse(annotation.value.strip(), mode="eval").body]
+                except (SyntaxError, ValueError, RecursionError):
+                    return []
+            return []
         return None
 
-    def _configured_factory_kind(self, func: ast.AST) -> Kind | None:
-        if not (self.factories.session_factories or self.factories.engine_factories):
-            return None
-        written = dotted(func)
-        qualified = self.qualified_name(func)
-        for names, kind in ((self.factories.session_factories, Kind.SESSION), (self.factories.engine_factories, Kind.ENGINE)):
-            if written in names or qualified in names:
-                return kind
-        return None
+    def outer_function(self, function: FunctionNode) -> FunctionNode | None:
+        return self.function_of.get(function)
 
-    def _name_kind(self, name: ast.Name) -> Kind | None:
-        function = self.enclosing_function(name)
-        while function is not None:
-            local = self._local_binding_kind(function, name.id)
-            if local is not None:
-                return local
-            function = self.function_of.get(function)
-        for value in self.module_bindings.get(name.id, ()):
-            kind = self.kind_of(value)
-            if kind is not None:
-                return kind
-        return None
+    def is_def(self, function: FunctionNode) -> bool:
+        return isinstance(function, _DEF_TYPES)
 
-    def _local_binding_kind(self, function: FunctionNode, name: str) -> Kind | None:
+    def parameter_annotation(self, function: FunctionNode, name: str) -> ast.expr | None:
         if isinstance(function, _DEF_TYPES):
             arguments = function.args
             for param in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg):
                 if param is not None and param.arg == name and param.annotation is not None:
-                    return self.annotation_kind(param.annotation)
-        for value in self._values_assigned_in(function).get(name, ()):
-            kind = self.kind_of(value)
-            if kind is not None:
-                return kind
-        for statement in self.withs_in.get(function, ()):
-            for item in statement.items:
-                if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == name:
-                    if self.opens_session(item.context_expr):
-                        return Kind.ASYNC_SESSION if isinstance(statement, ast.AsyncWith) else Kind.SESSION
-                    if (kind := self.kind_of(item.context_expr)) is not None and kind.is_connection:
-                        return Kind.BORROWED_CONNECTION
+                    return param.annotation
         return None
 
-    def _values_assigned_in(self, function: FunctionNode) -> dict[str, list[ast.expr]]:
-        """The values assigned to each local name of ``function``, in source order: every
-        name read asks, and scanning the function's assignments each time cost more than
-        the rest of the module's facts."""
-        assigned = self._assigned_by_function.get(function)
-        if assigned is None:
-            assigned = self._assigned_by_function[function] = defaultdict(list)
-            for assignment in self.assignments_in.get(function, ()):
-                for name, value in _assigned_names(assignment):
-                    assigned[name].append(value)
-        return assigned
+    def assigned(self, statement: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
+        return _assigned(statement)
 
-    def annotation_kind(self, annotation: ast.AST) -> Kind | None:
-        """``Engine``, ``Optional[Engine]``, ``Engine | None`` and ``"Engine"`` all mean an engine."""
-        if isinstance(annotation, ast.BinOp):
-            return self.annotation_kind(annotation.left) or self.annotation_kind(annotation.right)
-        if isinstance(annotation, ast.Subscript):
-            elements = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
-            for element in elements:
-                kind = self.annotation_kind(element)
-                if kind is not None:
-                    return kind
-            return None
-        if isinstance(annotation, ast.Constant):
-            if isinstance(annotation.value, str):
-                try:
-                    return self.annotation_kind(ast.parse(annotation.value.strip(), mode="eval").body)
-                except (SyntaxError, ValueError, RecursionError):
-                    return None
-            return None
-        qualified = self.qualified_name(annotation)
-        return annotation_kind(qualified) if qualified else None
+    def with_targets(self, function: FunctionNode) -> list[tuple[str, ast.expr, bool]]:
+        return [
+            (item.optional_vars.id, item.context_expr, isinstance(statement, ast.AsyncWith))
+            for statement in self.withs_in.get(function, ())
+            for item in statement.items
+            if isinstance(item.optional_vars, ast.Name)
+        ]
 
-    def _attribute_kind(self, attribute: ast.Attribute) -> Kind | None:
-        owner = self.class_for_receiver(attribute.value, attribute)
-        if owner is not None:
-            for value in self.class_attributes.get(owner, {}).get(attribute.attr, ()):
-                kind = self.kind_of(value)
-                if kind is not None:
-                    return kind
-        return None
+    def return_statement_values(self, function: FunctionNode) -> list[ast.expr]:
+        return [statement.value for statement in self.returns_in.get(function, ()) if statement.value is not None]
 
-    def class_for_receiver(self, receiver: ast.AST, site: ast.AST) -> ast.ClassDef | None:
-        """The class that ``self``/``cls``/``ClassName`` refers to at ``site``."""
-        if not isinstance(receiver, ast.Name):
-            return None
-        if receiver.id in ("self", "cls"):
-            function = self.enclosing_function(site)
-            while function is not None:
-                owner = self.class_of_function(function)
-                if owner is not None:
-                    return owner
-                function = self.function_of.get(function)
-            return None
-        return self.classes.get(receiver.id)
+    def return_annotation(self, function: FunctionNode) -> ast.expr | None:
+        return function.returns if isinstance(function, _DEF_TYPES) else None
 
-    def opens_session(self, expression: ast.AST) -> bool:
-        """Whether a ``with`` item yields a session it will close: ``Session()``,
-        ``Factory.begin()``, ``closing(Session())``."""
-        kind = self.kind_of(expression)
-        if kind is not None and kind.is_session:
-            return True
-        if not isinstance(expression, ast.Call):
-            return False
-        func = expression.func
-        if isinstance(func, ast.Attribute) and func.attr == "begin":
-            return self.kind_of(func.value) in SESSION_FOR_FACTORY
-        if self.qualified_name(func) in CLOSING_WRAPPERS and expression.args:
-            return self.opens_session(expression.args[0])
-        return False
-
-    # -- functions -----------------------------------------------------------------------
-
-    def function_called(self, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-        """The function of this module that a call invokes: ``f()``, ``self.f()``, ``Cls.f()``."""
-        func = call.func
-        if isinstance(func, ast.Name):
-            if self.qualified_name(func) is not None:
-                return None
-            return self.module_functions.get(func.id)
-        if isinstance(func, ast.Attribute):
-            owner = self.class_for_receiver(func.value, call)
-            if owner is not None:
-                return self.methods.get(owner, {}).get(func.attr)
-        return None
-
-    def return_kind(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> Kind | None:
-        return self._memoized(function, self._compute_return_kind)  # type: ignore[arg-type]
-
-    def _compute_return_kind(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> Kind | None:
-        if self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
-            return None
-        kind: Kind | None = None
-        for value in self._returned_values(function):
-            returned = self.kind_of(value)
-            if returned is None:
-                return None
-            kind = returned
-        if function.returns is not None and kind is None:
-            annotated = self.annotation_kind(function.returns)
-            if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
-                return annotated
-        return kind
-
-    def _returned_values(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
-        """What ``function`` can return, leaving out ``None`` and a borrowed parameter."""
-        borrowed = self.borrowed_session_param(function)
-        values = []
-        for statement in self.returns_in.get(function, ()):
-            value = statement.value
-            if value is None or _is_none(value):
-                continue
-            if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
-                value = value.values[-1]
-            if borrowed is not None and isinstance(value, ast.Name) and value.id == borrowed[0]:
-                if self.kind_of(value) is None:
-                    continue
-            values.append(value)
-        return values
-
-    def borrowed_session_param(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, int] | None:
-        """A defaulted parameter the function hands back when given (``session=None``)."""
-        returned: set[str] = set()
-        for statement in self.returns_in.get(function, ()):
-            value = statement.value
-            if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or) and len(value.values) == 2:
-                value = value.values[0]
-            if isinstance(value, ast.Name):
-                returned.add(value.id)
+    def defaulted_parameters(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[str, int]]:
         arguments = function.args
         positional = [*arguments.posonlyargs, *arguments.args]
-        defaulted = {param.arg for param in positional[len(positional) - len(arguments.defaults) :]}
-        defaulted |= {param.arg for param, default in zip(arguments.kwonlyargs, arguments.kw_defaults) if default is not None}
-        for position, param in enumerate([*positional, *arguments.kwonlyargs]):
-            if param.arg in defaulted and param.arg in returned:
-                index = position if position < len(positional) else -1
-                if self.class_of_function(function) is not None and index > 0:
-                    index -= 1  # callers do not pass ``self``
-                return (param.arg, index)
-        return None
+        first_defaulted = len(positional) - len(arguments.defaults)
+        defaulted = [(param.arg, position) for position, param in enumerate(positional) if position >= first_defaulted]
+        defaulted += [(param.arg, -1) for param, default in zip(arguments.kwonlyargs, arguments.kw_defaults) if default is not None]
+        return defaulted
 
-    def decorator_names(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-        """Qualified (or, failing that, written) names of a function's decorators."""
-        names: set[str] = set()
-        for expression in function.decorator_list:
-            if isinstance(expression, ast.Call):
-                expression = expression.func
-            name = self.qualified_name(expression) or dotted(expression)
-            if name:
-                names.add(name)
-        return names
-
-    def is_cached(self, function: FunctionNode) -> bool:
+    def decorator_expressions(self, function: FunctionNode) -> list[ast.expr]:
         if not isinstance(function, _DEF_TYPES):
-            return False
-        for expression in function.decorator_list:
-            if isinstance(expression, ast.Call):
-                expression = expression.func
-            qualified = self.qualified_name(expression)
-            if qualified and is_cache_decorator(qualified):
-                return True
-        return any(name.endswith("cached_property") for name in self.decorator_names(function))
+            return []
+        return [expression.func if isinstance(expression, ast.Call) else expression for expression in function.decorator_list]
 
     def kept_parameters(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tuple[str, int, str], ...]:
         """``self.engine = engine`` in ``__init__``: which parameters the object keeps, where
@@ -1221,15 +989,12 @@ class ModuleFacts:
             return None
         self._in_progress.add(function)
         try:
-            values = [self.symbolic_value(value) for value in self._returned_values(function)]
+            values = [self.symbolic_value(value) for value in self.returned_values(function)]
         finally:
             self._in_progress.discard(function)
         if not values or any(value is None for value in values):
-            if function.returns is not None:
-                annotated = self.annotation_kind(function.returns)
-                if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
-                    return f"kind:{annotated.name}"
-            return None
+            annotated = self.annotated_engine(function)
+            return f"kind:{annotated.name}" if annotated is not None else None
         return values[0]
 
     def _first_symbolic(self, values: list[ast.expr]) -> str | None:

@@ -10,18 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from .kinds import ATTRIBUTE, AWAIT, CALL, NAME, KindResolver
 from .names import ImportMap, dotted_name, last_segment
 from .project import FactoryConfig
 from .symbols import (
     BOOKKEEPING_SESSION_ATTRIBUTES,
-    CLOSING_WRAPPERS,
-    CONNECTION_FOR_ENGINE,
     CONNECTION_METHODS,
-    CONNECTIONLESS_EXECUTE,
     CONTEXT_ENTERING_METHODS,
     CONTEXT_MANAGER_DECORATORS,
     MAIN_FUNCTION_NAMES,
@@ -30,7 +28,6 @@ from .symbols import (
     SAME_CONNECTION_METHODS,
     SESSION_FOR_FACTORY,
     Kind,
-    annotation_kind,
     call_result_kind,
     constructor_opened_pool,
     is_cache_decorator,
@@ -81,7 +78,16 @@ class _Hooks:
     shutdown: set[FunctionNode] = field(default_factory=set)
 
 
-class ModuleModel:
+# What the kind resolver (:mod:`.kinds`) reads of an expression, by node type.
+CST_SHAPES = {
+    cst.Name: lambda node: (NAME, node.value),
+    cst.Attribute: lambda node: (ATTRIBUTE, node.value, node.attr.value),
+    cst.Call: lambda node: (CALL, node.func),
+    cst.Await: lambda node: (AWAIT, node.expression),
+}
+
+
+class ModuleModel(KindResolver):
     def __init__(
         self,
         module: cst.Module,
@@ -96,8 +102,6 @@ class ModuleModel:
         self.tree: TreeIndex = build_index(module)
         self.imports = ImportMap(self.tree.imports, module_name, is_package)
         self.factories = factories
-        self._kind_cache: dict[cst.CSTNode, Kind | None] = {}
-        self._in_progress: set[cst.CSTNode] = set()
 
         self.module_functions: dict[str, cst.FunctionDef] = {}
         self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = defaultdict(dict)
@@ -112,8 +116,8 @@ class ModuleModel:
             if self.tree.enclosing_function.get(class_def) is None:
                 self.classes[class_def.name.value] = class_def
 
-        self.module_bindings = self._collect_module_bindings()
-        self.class_attributes = self._collect_class_attributes()
+        tree = self.tree
+        self._start_resolving(tree.module_assignments, tree.globals_declared, tree.assignments_in, tree.class_body_assignments)
 
     # -- the module's structure, as rules may ask it --------------------------------------
     # Rules never read the tree index or the project index themselves (one place per
@@ -168,109 +172,7 @@ class ModuleModel:
     def source_of(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
 
-    def _collect_module_bindings(self) -> dict[str, list[cst.BaseExpression]]:
-        """Module-level names, including those assigned under ``global`` in functions."""
-        bindings: dict[str, list[cst.BaseExpression]] = defaultdict(list)
-        for assignment in self.tree.module_assignments:
-            for name, value in assigned_names(assignment):
-                bindings[name].append(value)
-        for function, declared in self.tree.globals_declared.items():
-            for assignment in self.tree.assignments_in.get(function, ()):
-                for name, value in assigned_names(assignment):
-                    if name in declared:
-                        bindings[name].append(value)
-        return bindings
-
-    def _collect_class_attributes(self) -> dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]]:
-        """Class-body attributes and ``self.x = ...`` assignments in the class's methods."""
-        attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        for class_def, assignments in self.tree.class_body_assignments.items():
-            for assignment in assignments:
-                for name, value in assigned_names(assignment):
-                    attributes[class_def][name].append(value)
-        for class_def, methods in self.methods.items():
-            for method in methods.values():
-                for assignment in self.tree.assignments_in.get(method, ()):
-                    for target, value in assigned_targets(assignment):
-                        if (
-                            isinstance(target, cst.Attribute)
-                            and isinstance(target.value, cst.Name)
-                            and target.value.value in ("self", "cls")
-                        ):
-                            attributes[class_def][target.attr.value].append(value)
-        return attributes
-
     # -- what is this value? -------------------------------------------------------------
-
-    def kind_of(self, node: cst.BaseExpression) -> Kind | None:
-        """The lifecycle kind of the value an expression evaluates to, if known."""
-        return self._memoized(node, self._compute_kind)
-
-    def _memoized(self, node: cst.CSTNode, compute: Callable[[Any], Kind | None]) -> Kind | None:
-        """Cached per node; None while the node is being computed, which ends cycles such as
-        ``x = f()`` / ``def f(): return x``."""
-        if node in self._kind_cache:
-            return self._kind_cache[node]
-        if node in self._in_progress:
-            return None
-        self._in_progress.add(node)
-        try:
-            kind = compute(node)
-        finally:
-            self._in_progress.discard(node)
-        self._kind_cache[node] = kind
-        return kind
-
-    def _compute_kind(self, node: cst.BaseExpression) -> Kind | None:
-        if isinstance(node, cst.Await):
-            return self.kind_of(node.expression)
-        if isinstance(node, cst.Call):
-            return self._call_kind(node)
-        if isinstance(node, cst.Name):
-            return self._name_kind(node)
-        if isinstance(node, cst.Attribute):
-            return self._attribute_kind(node)
-        return None
-
-    def _call_kind(self, call: cst.Call) -> Kind | None:
-        func = call.func
-        configured = self._configured_factory_kind(func)
-        if configured is not None:
-            return configured
-        qualified = self.qualified_name(func)
-        if qualified is not None:
-            kind = call_result_kind(qualified)
-            if kind is None and self.index is not None:
-                summary = self.index.function(qualified)
-                if summary is not None and summary.borrowed_param and _passes(call, summary.borrowed_param):
-                    return None
-                kind = self.index.call_kind(qualified)
-            if kind is not None:
-                return kind
-        if isinstance(func, cst.Attribute) and func.attr.value in CONNECTION_METHODS:
-            receiver = self.kind_of(func.value)
-            if receiver in CONNECTION_FOR_ENGINE:
-                return CONNECTION_FOR_ENGINE[receiver]
-        # An AsyncEngine has no execute(): only a sync engine executes without a connection.
-        if isinstance(func, cst.Attribute) and func.attr.value == CONNECTIONLESS_EXECUTE and self.kind_of(func.value) is Kind.ENGINE:
-            return Kind.ENGINE_RESULT
-        if isinstance(func, cst.Attribute) and func.attr.value == "connection":
-            receiver = self.kind_of(func.value)
-            if receiver is not None and receiver.is_session:
-                return Kind.BORROWED_CONNECTION  # the session's own connection, which it gives back
-        callee_kind = self.kind_of(func)
-        if callee_kind in SESSION_FOR_FACTORY:
-            return SESSION_FOR_FACTORY[callee_kind]
-        function = self.function_called(call)
-        if function is not None and not self.is_cached(function):
-            # A cached helper hands every caller the same object: callers do not own it.
-            borrowed = self.borrowed_session_param(function)
-            if borrowed is not None and _passes(call, borrowed):
-                return None  # the caller passed its own session and gets it back
-            return self.return_kind(function)
-        return None
 
     def psycopg_pool_constructor(self, call: cst.Call) -> PoolConstructor | None:
         """``call`` builds a psycopg_pool pool that its constructor opens unless told
@@ -308,62 +210,16 @@ class ModuleModel:
             )
         return False
 
-    def _configured_factory_kind(self, func: cst.BaseExpression) -> Kind | None:
-        if not (self.factories.session_factories or self.factories.engine_factories):
-            return None
-        written = dotted_name(func)
-        qualified = self.qualified_name(func)
-        for names, kind in (
-            (self.factories.session_factories, Kind.SESSION),
-            (self.factories.engine_factories, Kind.ENGINE),
-        ):
-            if written in names or qualified in names:
-                return kind
-        return None
-
-    def _name_kind(self, name: cst.Name) -> Kind | None:
-        function = self.tree.function_of(name)
-        while function is not None:
-            local = self._local_binding_kind(function, name.value)
-            if local is not None:
-                return local
-            function = self.tree.enclosing_function.get(function)
-        for value in self.module_bindings.get(name.value, ()):
-            kind = self.kind_of(value)
-            if kind is not None:
-                return kind
-        return self._imported_kind(name)
-
-    def _imported_kind(self, node: cst.BaseExpression) -> Kind | None:
-        if self.index is None:
-            return None
-        qualified = self.qualified_name(node)
-        return self.index.symbol_kind(qualified) if qualified is not None else None
-
-    def _local_binding_kind(self, function: FunctionNode, name: str) -> Kind | None:
-        if isinstance(function, cst.FunctionDef):
-            for param in all_params(function.params):
-                if param.name.value == name and param.annotation is not None:
-                    return self.annotation_kind(param.annotation.annotation)
+    def unpacked_kind(self, function: FunctionNode, name: str) -> Kind | None:
+        """The kind of ``name`` bound by unpacking a tuple in ``function`` (``_, Session =
+        self._open()``), when every way the tuple is made agrees on that element."""
         for assignment in self.tree.assignments_in.get(function, ()):
-            for assigned, value in assigned_names(assignment):
-                if assigned == name:
-                    kind = self.kind_of(value)
-                    if kind is not None:
-                        return kind
             for target, value in assigned_targets(assignment):
                 position = _unpacked_position(target, name)
                 if position is not None:
                     kind = self._element_kind(value, *position)
                     if kind is not None:
                         return kind
-        for statement in self.tree.withs_in.get(function, ()):
-            for item in statement.items:
-                if item.asname is not None and isinstance(item.asname.name, cst.Name) and item.asname.name.value == name:
-                    if self.opens_session(item.item):
-                        return Kind.ASYNC_SESSION if statement.asynchronous else Kind.SESSION
-                    if (kind := self.kind_of(item.item)) is not None and kind.is_connection:
-                        return Kind.BORROWED_CONNECTION
         return None
 
     def _element_kind(self, value: cst.BaseExpression, position: int, size: int, depth: int = 0) -> Kind | None:
@@ -599,191 +455,102 @@ class ModuleModel:
                 return list(self.class_attributes.get(owner, {}).get(node.attr.value, ()))
         return []
 
-    def annotation_kind(self, annotation: cst.BaseExpression) -> Kind | None:
-        """``Engine``, ``Optional[Engine]``, ``Engine | None`` and ``"Engine"`` all mean an engine."""
+    # -- libcst's tree, for the kind resolver (:mod:`.kinds`) ----------------------------
+
+    SHAPES = CST_SHAPES
+
+    def written_name(self, node: cst.BaseExpression) -> str | None:
+        return dotted_name(node)
+
+    def arguments(self, call: cst.Call) -> list[tuple[str | None, cst.BaseExpression]]:
+        return [(arg.star or (arg.keyword.value if arg.keyword is not None else None), arg.value) for arg in call.args]
+
+    def is_none(self, node: cst.BaseExpression) -> bool:
+        return _is_none(node)
+
+    def either_operands(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+        if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or):
+            return (node.left, node.right)
+        return None
+
+    def annotation_members(self, annotation: cst.BaseExpression) -> list[cst.BaseExpression] | None:
         if isinstance(annotation, cst.BinaryOperation):
-            return self.annotation_kind(annotation.left) or self.annotation_kind(annotation.right)
+            return [annotation.left, annotation.right]
         if isinstance(annotation, cst.Subscript):
-            for element in annotation.slice:
-                if isinstance(element.slice, cst.Index):
-                    kind = self.annotation_kind(element.slice.value)
-                    if kind is not None:
-                        return kind
-            return None
+            return [element.slice.value for element in annotation.slice if isinstance(element.slice, cst.Index)]
         if isinstance(annotation, cst.SimpleString):
             text = annotation.evaluated_value
             if isinstance(text, str):
                 try:
-                    return self.annotation_kind(cst.parse_expression(text))
+                    return [cst.parse_expression(text)]
                 except cst.ParserSyntaxError:
-                    return None
-            return None
-        qualified = self.qualified_name(annotation)
-        return annotation_kind(qualified) if qualified else None
+                    return []
+            return []
+        return None
 
-    def _attribute_kind(self, attribute: cst.Attribute) -> Kind | None:
-        owner = self.class_for_receiver(attribute.value, attribute)
-        if owner is not None:
-            for value in self.class_attributes.get(owner, {}).get(attribute.attr.value, ()):
-                kind = self.kind_of(value)
-                if kind is not None:
-                    return kind
-        return self._imported_kind(attribute)
+    def enclosing_function(self, node: cst.CSTNode) -> FunctionNode | None:
+        return self.tree.function_of(node)
 
-    def class_for_receiver(self, receiver: cst.BaseExpression, site: cst.CSTNode) -> cst.ClassDef | None:
-        """The class that ``self``/``cls``/``ClassName`` refers to at ``site``."""
-        if not isinstance(receiver, cst.Name):
-            return None
-        if receiver.value in ("self", "cls"):
-            function = self.tree.function_of(site)
-            while function is not None:
-                owner = self.tree.class_of_function(function)
-                if owner is not None:
-                    return owner
-                function = self.tree.enclosing_function.get(function)
-            return None
-        return self.classes.get(receiver.value)
+    def outer_function(self, function: FunctionNode) -> FunctionNode | None:
+        return self.tree.enclosing_function.get(function)
 
-    def opens_session(self, expression: cst.BaseExpression) -> bool:
-        """Whether a ``with`` item yields a session it will close: ``Session()``,
-        ``Factory.begin()``, ``closing(Session())``."""
-        kind = self.kind_of(expression)
-        if kind is not None and kind.is_session:
-            return True
-        if not isinstance(expression, cst.Call):
-            return False
-        func = expression.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "begin":
-            return self.kind_of(func.value) in SESSION_FOR_FACTORY
-        if self.qualified_name(func) in CLOSING_WRAPPERS and expression.args:
-            return self.opens_session(expression.args[0].value)
-        return False
+    def is_def(self, function: FunctionNode) -> bool:
+        return isinstance(function, cst.FunctionDef)
+
+    def parameter_annotation(self, function: FunctionNode, name: str) -> cst.BaseExpression | None:
+        if isinstance(function, cst.FunctionDef):
+            for param in all_params(function.params):
+                if param.name.value == name and param.annotation is not None:
+                    return param.annotation.annotation
+        return None
+
+    def assigned(self, statement: cst.CSTNode) -> list[tuple[cst.BaseExpression, cst.BaseExpression]]:
+        return assigned_targets(statement)  # type: ignore[arg-type]
+
+    def with_targets(self, function: FunctionNode) -> list[tuple[str, cst.BaseExpression, bool]]:
+        return [
+            (item.asname.name.value, item.item, statement.asynchronous is not None)
+            for statement in self.tree.withs_in.get(function, ())
+            for item in statement.items
+            if item.asname is not None and isinstance(item.asname.name, cst.Name)
+        ]
+
+    def return_statement_values(self, function: FunctionNode) -> list[cst.BaseExpression]:
+        return [statement.value for statement in self.tree.returns_in.get(function, ()) if statement.value is not None]
+
+    def return_annotation(self, function: FunctionNode) -> cst.BaseExpression | None:
+        return function.returns.annotation if isinstance(function, cst.FunctionDef) and function.returns is not None else None
+
+    def defaulted_parameters(self, function: cst.FunctionDef) -> list[tuple[str, int]]:
+        params = function.params
+        positional = len(params.posonly_params) + len(params.params)
+        return [
+            (param.name.value, position if position < positional else -1)
+            for position, param in enumerate([*params.posonly_params, *params.params, *params.kwonly_params])
+            if param.default is not None
+        ]
+
+    def decorator_expressions(self, function: FunctionNode) -> list[cst.BaseExpression]:
+        if not isinstance(function, cst.FunctionDef):
+            return []
+        return [d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator for d in function.decorators]
+
+    # The project index answers for other modules' names and functions.
+
+    def imported_kind(self, node: cst.BaseExpression) -> Kind | None:
+        if self.index is None:
+            return None
+        qualified = self.qualified_name(node)
+        return self.index.symbol_kind(qualified) if qualified is not None else None
+
+    def imported_call_kind(self, qualified: str) -> Kind | None:
+        return self.index.call_kind(qualified) if self.index is not None else None
+
+    def imported_borrowed_param(self, qualified: str) -> tuple[str, int] | None:
+        summary = self.index.function(qualified) if self.index is not None else None
+        return summary.borrowed_param if summary is not None else None
 
     # -- functions -----------------------------------------------------------------------
-
-    def function_called(self, call: cst.Call) -> cst.FunctionDef | None:
-        """The function of this module that a call invokes: ``f()``, ``self.f()``, ``Cls.f()``."""
-        func = call.func
-        if isinstance(func, cst.Name):
-            if self.qualified_name(func) is not None:
-                return None
-            return self.module_functions.get(func.value)
-        if isinstance(func, cst.Attribute):
-            owner = self.class_for_receiver(func.value, call)
-            if owner is not None:
-                return self.methods.get(owner, {}).get(func.attr.value)
-        return None
-
-    def return_kind(self, function: cst.FunctionDef) -> Kind | None:
-        """The kind a function returns, when every ``return`` of a value agrees on it."""
-        return self._memoized(function, self._compute_return_kind)
-
-    def _compute_return_kind(self, function: cst.FunctionDef) -> Kind | None:
-        if self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
-            return None
-        kind: Kind | None = None
-        for value in self._returned_values(function):
-            returned = self.kind_of(value)
-            if returned is None:
-                return None
-            kind = returned
-        if function.returns is not None and kind is None:
-            annotated = self.annotation_kind(function.returns.annotation)
-            if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
-                return annotated
-        return kind
-
-    def _returned_values(self, function: cst.FunctionDef) -> list[cst.BaseExpression]:
-        """What ``function`` can return, leaving out ``None`` and a borrowed parameter."""
-        borrowed = self.borrowed_session_param(function)
-        values = []
-        for statement in self.tree.returns_in.get(function, ()):
-            value = statement.value
-            if value is None or _is_none(value):
-                continue
-            if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or):
-                value = value.right
-            if borrowed is not None and isinstance(value, cst.Name) and value.value == borrowed[0]:
-                if self.kind_of(value) is None:
-                    continue
-            values.append(value)
-        return values
-
-    def borrowed_session_param(self, function: cst.FunctionDef) -> tuple[str, int] | None:
-        """A defaulted parameter the function hands back when given (``session=None``).
-
-        ``def get_session(session=None): return session or Session()`` makes a new session
-        only when the caller passes none; a caller passing its own gets it back.
-        """
-        params = [*function.params.posonly_params, *function.params.params, *function.params.kwonly_params]
-        returned: set[str] = set()
-        for statement in self.tree.returns_in.get(function, ()):
-            value = statement.value
-            if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or):
-                value = value.left
-            if isinstance(value, cst.Name):
-                returned.add(value.value)
-        positional = len(function.params.posonly_params) + len(function.params.params)
-        for position, param in enumerate(params):
-            if param.default is not None and param.name.value in returned:
-                index = position if position < positional else -1
-                if self.tree.class_of_function(function) is not None and index > 0:
-                    index -= 1  # callers do not pass ``self``
-                return (param.name.value, index)
-        return None
-
-    # -- summaries for the project index -------------------------------------------------
-
-    def symbolic_value(self, node: cst.BaseExpression) -> str | None:
-        """A value other modules can resolve: ``kind:ENGINE``, ``call:app.db.SessionLocal``."""
-        kind = self.kind_of(node)
-        if kind is not None:
-            return f"kind:{kind.name}"
-        if isinstance(node, cst.Await):
-            return self.symbolic_value(node.expression)
-        if isinstance(node, cst.Call):
-            func = node.func
-            qualified = self.qualified_name(func)
-            if qualified is not None:
-                return f"call:{qualified}"
-            if isinstance(func, cst.Attribute) and func.attr.value in CONNECTION_METHODS:
-                receiver = self.qualified_name(func.value)
-                if receiver is not None:
-                    return f"connect:{receiver}"
-            function = self.function_called(node)
-            if function is not None and not self.is_cached(function):
-                return self.symbolic_return(function)
-            return None
-        if isinstance(node, (cst.Name, cst.Attribute)):
-            qualified = self.qualified_name(node)
-            if qualified is not None:
-                return f"ref:{qualified}"
-        return None
-
-    def symbolic_return(self, function: cst.FunctionDef) -> str | None:
-        if function in self._in_progress or self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
-            return None
-        self._in_progress.add(function)
-        try:
-            values = [self.symbolic_value(value) for value in self._returned_values(function)]
-        finally:
-            self._in_progress.discard(function)
-        if not values or any(value is None for value in values):
-            if function.returns is not None:
-                annotated = self.annotation_kind(function.returns.annotation)
-                if annotated in (Kind.ENGINE, Kind.ASYNC_ENGINE):
-                    return f"kind:{annotated.name}"
-            return None
-        return values[0]
-
-    def callee_qualified_name(self, call: cst.Call, module: str) -> str | None:
-        qualified = self.qualified_name(call.func)
-        if qualified is not None:
-            return qualified
-        function = self.function_called(call)
-        if function is not None:
-            return f"{module}.{self.function_name(function)}"
-        return None
 
     def qualified_receiver(self, receiver: str, module: str, site: cst.CSTNode) -> str:
         """``db_session`` -> ``app.database.db_session``; ``self.Session`` -> ``mod.Cls.Session``."""
@@ -801,18 +568,6 @@ class ModuleModel:
                 return f"{module}.{owner.name.value}.{rest}"
         return f"{module}.{receiver}"
 
-    def decorator_names(self, function: cst.FunctionDef) -> set[str]:
-        """Qualified (or, failing that, written) names of a function's decorators."""
-        names: set[str] = set()
-        for decorator in function.decorators:
-            expression = decorator.decorator
-            if isinstance(expression, cst.Call):
-                expression = expression.func
-            name = self.qualified_name(expression) or dotted_name(expression)
-            if name:
-                names.add(name)
-        return names
-
     def cache_decorator(self, function: cst.FunctionDef) -> cst.Decorator | None:
         for decorator in function.decorators:
             expression = decorator.decorator
@@ -822,13 +577,6 @@ class ModuleModel:
             if qualified and is_cache_decorator(qualified):
                 return decorator
         return None
-
-    def is_cached(self, function: FunctionNode) -> bool:
-        if not isinstance(function, cst.FunctionDef):
-            return False
-        if self.cache_decorator(function) is not None:
-            return True
-        return any(name.endswith("cached_property") for name in self.decorator_names(function))
 
     def is_pytest_fixture(self, function: FunctionNode) -> bool:
         if not isinstance(function, cst.FunctionDef):
@@ -1382,23 +1130,6 @@ def assigned_names(
         for target, value in assigned_targets(assignment)
         if isinstance(target, cst.Name)
     ]
-
-
-def _passes(call: cst.Call, parameter: tuple[str, int]) -> bool:
-    """Whether ``call`` supplies ``parameter`` (by keyword, or positionally at its index)."""
-    name, position = parameter
-    positional = 0
-    for arg in call.args:
-        if arg.star:
-            return True  # unknown: assume it may
-        if arg.keyword is not None:
-            if arg.keyword.value == name:
-                return not _is_none(arg.value)
-            continue
-        if positional == position:
-            return not _is_none(arg.value)
-        positional += 1
-    return False
 
 
 def _unpacked_position(target: cst.BaseExpression, name: str) -> tuple[int, int] | None:
