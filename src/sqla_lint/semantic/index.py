@@ -75,9 +75,20 @@ class ProjectIndex:
     """Module summaries of one project, and the cross-module questions they answer."""
 
     def __init__(
-        self, root: Path, summaries: dict[str, ModuleSummary] | Callable[[], dict[str, ModuleSummary]], digest: str | None = None
+        self,
+        root: Path,
+        summaries: dict[str, ModuleSummary] | Callable[[], dict[str, ModuleSummary]],
+        digest: str | None = None,
+        *,
+        installed: frozenset[str] = frozenset(),
     ) -> None:
         self.root = root
+        # Top-level names of installed packages whose modules may be among the summaries
+        # (read to know what their names are, never linted): they are spelled in full, as
+        # installed, so no tail of theirs stands in for a project module.
+        self.installed = installed
+        # Notes for the user about the build (an installed package too large to read whole).
+        self.notes: list[str] = []
         # The summaries, or (with ``digest`` known) how to read them: a run whose every
         # result comes from the result cache needs the digest and never the summaries.
         self._modules = summaries if isinstance(summaries, dict) else None
@@ -149,7 +160,7 @@ class ProjectIndex:
             return within
         modules = dict(within.modules) if within is not None else {}
         modules[summary.module] = summary
-        index = cls(within.root if within is not None else root, modules)
+        index = cls(within.root if within is not None else root, modules, installed=within.installed if within is not None else frozenset())
         if within is not None:
             index.deployment, index.screens, index.ruled_out = within.deployment, within.screens, within.ruled_out
         return index
@@ -181,6 +192,8 @@ class ProjectIndex:
         found: dict[str, ModuleSummary | None] = {}
         for name, summary in self.modules.items():
             segments = name.split(".")
+            if segments[0] in self.installed:
+                continue
             for start in range(1, len(segments)):
                 if segments[start] in KNOWN_ROOTS:
                     continue  # ``app.utils.sqlalchemy`` must not stand in for SQLAlchemy
@@ -589,8 +602,10 @@ class ProjectIndex:
         :meth:`_split`'s tails) any segment of one."""
         tops = {module.partition(".")[0] for module in self.modules}
         # A tail never starts at a modelled library's name: ``airflow.utils.sqlalchemy``
-        # does not make ``sqlalchemy.orm.Session`` a name of the project.
-        return frozenset(tops | {segment for module in self.modules for segment in module.split(".")[1:]} - KNOWN_ROOTS)
+        # does not make ``sqlalchemy.orm.Session`` a name of the project. An installed
+        # module has no tails (:meth:`_by_suffix`).
+        project = [module for module in self.modules if module.partition(".")[0] not in self.installed]
+        return frozenset(tops | {segment for module in project for segment in module.split(".")[1:]} - KNOWN_ROOTS)
 
     def digest(self) -> str:
         """Changes whenever any summary (or the deployment) changes: part of every cached result's key."""
