@@ -1,0 +1,203 @@
+"""Imports that leave the project resolve through the packages installed for the running
+interpreter, as pylint and mypy resolve them (SPEC.md, "What counts as a session").
+
+``tests/fixtures/installed/site`` stands for site-packages: a regular package
+(``company_db``, re-exporting its factory from ``__init__``) and a portion of an implicit
+namespace package (``acme``). The tests put it on ``sys.path`` (in process) or on
+``PYTHONPATH`` (the CLI and flake8 in subprocesses); the project imports from it, and also
+from ``nowhere_db``, which is installed nowhere and so stays unknown and silent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sqla_lint import indexing, installed
+from sqla_lint.api import lint_paths
+from sqla_lint.config import Overrides, build_settings, load_config
+from sqla_lint.indexing import build_index
+from sqla_lint.settings import Settings
+
+from .conftest import FIXTURES, copy_project, run_cli
+from .expectations import expectations
+from .test_warm_equals_cold import _findings
+
+FIXTURE = FIXTURES / "installed"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    copy = tmp_path / "project"
+    copy_project(FIXTURE / "project", copy)
+    return copy
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A copy, outside the project: a test may upgrade it."""
+    copy = tmp_path / "site"
+    shutil.copytree(FIXTURE / "site", copy)
+    return copy
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, site: Path) -> None:
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+
+
+def _expected(project: Path) -> set[tuple[str, int, str]]:
+    return {(p.relative_to(project).as_posix(), e.row, e.code) for p in project.rglob("*.py") for e in expectations(p)}
+
+
+def _settings(project: Path) -> Settings:
+    return build_settings(load_config(project / "pyproject.toml"), Overrides(preview=True))
+
+
+def _api_findings(project: Path) -> set[tuple[str, int, str]]:
+    return {
+        (Path(d.path).relative_to(project).as_posix(), d.location.row, d.code)
+        for r in lint_paths([str(project)], _settings(project))
+        for d in r.diagnostics
+    }
+
+
+def _triples(output: str) -> set[tuple[str, int, str]]:
+    found = set()
+    for line in output.splitlines():
+        if ": SQA" in line:
+            path, row, _col, rest = line.split(":", 3)
+            found.add((path.removeprefix("./"), int(row), rest.split()[0]))
+    return found
+
+
+def test_factories_of_installed_packages_fire_through_the_api(project: Path, site: Path, monkeypatch):
+    _install(monkeypatch, site)
+    expected = _expected(project)
+    assert len(expected) == 4  # a factory, a helper, a namespace package's factory, one re-exported by the project
+    assert _api_findings(project) == expected
+    messages = [d.message for r in lint_paths([str(project)], _settings(project)) for d in r.diagnostics]
+    assert any("`company_db.get_session()`" in message for message in messages)
+
+
+def test_not_installed_means_unknown_and_silent(project: Path):
+    """The same project with nothing installed under those names: no guess from spelling."""
+    assert _api_findings(project) == set()
+
+
+def test_cli_and_flake8_see_the_installed_package(project: Path, site: Path):
+    env = {"PYTHONPATH": str(site)}
+    cli = run_cli("check", "--preview", ".", cwd=project, env=env)
+    flake8 = subprocess.run(
+        [sys.executable, "-m", "flake8", "--isolated", "--select", "SQA", "--sqla-preview", "."],
+        cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, **env},
+    )
+    expected = _expected(project)
+    assert _triples(cli.stdout) == expected, cli.stdout + cli.stderr
+    assert _triples(flake8.stdout) == expected, flake8.stdout + flake8.stderr
+    assert cli.returncode == 1
+    # Without the package on the path, both stay silent.
+    assert run_cli("check", "--preview", ".", cwd=project).returncode == 0
+    plain = subprocess.run(
+        [sys.executable, "-m", "flake8", "--isolated", "--select", "SQA", "--sqla-preview", "."],
+        cwd=project, capture_output=True, text=True, timeout=300,
+    )
+    assert _triples(plain.stdout) == set(), plain.stdout + plain.stderr
+
+
+def test_the_working_directory_is_not_the_installation(project: Path, site: Path):
+    """``python -m sqla_lint`` puts the working directory on ``sys.path``; the ``sqla-lint``
+    command and flake8 do not. Packages that merely sit in the working directory are not
+    installed, so every front end gives the same answer."""
+    cli = run_cli("check", "--preview", str(project), cwd=site)
+    assert _triples(cli.stdout) == set(), cli.stdout + cli.stderr
+    assert cli.returncode == 0, cli.stderr
+
+
+def test_installed_files_are_read_only_and_never_reported(project: Path, site: Path, monkeypatch):
+    _install(monkeypatch, site)
+    before = {path: path.read_bytes() for path in site.rglob("*")  if path.is_file()}
+    results = list(lint_paths([str(project)], _settings(project)))
+    assert all(Path(r.path).is_relative_to(project) for r in results)  # `leaky_helper` is not the project's
+    assert {path: path.read_bytes() for path in site.rglob("*") if path.is_file()} == before
+    assert not list(site.rglob(".sqla_lint_cache"))
+
+
+def test_only_relevant_installed_modules_are_summarised(project: Path, site: Path, monkeypatch):
+    _install(monkeypatch, site)
+    index = build_index(project, use_cache=False)
+    installed_modules = {m for m in index.modules if m.partition(".")[0] in ("company_db", "acme")}
+    assert installed_modules == {"company_db", "company_db.sessions", "acme.database"}
+    assert index.installed == {"company_db", "acme"}  # not nowhere_db: it resolves nowhere
+    # The package's pool is not the project's to budget, nor its loop the project's to end.
+    assert all(not site_.module.startswith("company_db") for site_ in index.pool_sites())
+    assert not any(index.modules[m].shutdown_point for m in installed_modules)
+    # Its files are neither linted nor keyed in the result cache.
+    assert all(Path(path).is_relative_to(project) for path in index.file_hashes)
+
+
+def test_stdlib_and_libraries_without_sqlalchemy_cost_no_parse(tmp_path: Path, monkeypatch):
+    """A project importing only the standard library and big installed libraries that never
+    use SQLAlchemy: their files fail the text test, and none is parsed."""
+    root = tmp_path / "plain"
+    (root / "app").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "app" / "main.py").write_text("import json\nimport pygments\nimport pytest\nfrom hypothesis import given\n")
+    parsed: list[str] = []
+    real = indexing._summarize_batch
+
+    def recording(items, *args):
+        parsed.extend(str(path) for path, _, _ in items)
+        return real(items, *args)
+
+    monkeypatch.setattr(indexing, "_summarize_batch", recording)
+    index = build_index(root, use_cache=False)
+    assert {"pygments", "pytest", "hypothesis"} <= index.installed  # found, and their files text-tested
+    assert "json" not in index.installed
+    assert all(Path(path).is_relative_to(root) for path in parsed), parsed
+    assert all(module.startswith("app") for module in index.modules)
+
+
+def test_a_package_too_large_to_read_whole_is_noted(project: Path, site: Path, monkeypatch, capsys):
+    _install(monkeypatch, site)
+    monkeypatch.setattr(installed, "MAX_FILES_PER_PACKAGE", 1)
+    monkeypatch.setattr(indexing, "_noted", set())
+    index = build_index(project, use_cache=False)
+    assert any("`company_db`" in note and "only the first 1" in note for note in index.notes), index.notes
+    assert "sqla-lint: note: installed package `company_db`" in capsys.readouterr().err
+
+
+def test_installing_upgrading_and_removing_a_package_invalidates_warm_results(project: Path, site: Path, tmp_path: Path, monkeypatch):
+    """A warm run is a cold run, faster: what imports resolve to keys the cache."""
+    cache = tmp_path / "results"
+    expected = sorted(_expected(project))
+
+    def both() -> list[tuple[str, str, int, str]]:
+        warm = _findings(project, cache)
+        assert warm == _findings(project, None)
+        return warm
+
+    assert both() == []  # nothing installed
+    _install(monkeypatch, site)
+    assert sorted((path, row, code) for path, code, row, _ in both()) == expected
+    # An upgrade: the factory becomes a plain function returning nothing the model knows.
+    sessions = site / "company_db" / "sessions.py"
+    sessions.write_text("def SessionLocal():\n    return object()\n\n\ndef get_session():\n    return object()\n")
+    assert [path for path, _, _, _ in both()] == ["app/jobs.py"]  # acme's is still there
+    # A namespace package's portion removed: acme resolves nowhere now.
+    shutil.rmtree(site / "acme")
+    assert both() == []
+    # Back to the original release.
+    shutil.copytree(FIXTURE / "site", site, dirs_exist_ok=True)
+    assert sorted((path, row, code) for path, code, row, _ in both()) == expected
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry != str(site)])
+    assert both() == []
+
+
+def test_imported_names_reads_every_import_form():
+    source = b"import a.b as c, d\nfrom e.f import g\n    import h  # indented\nfrom . import i\nfrom .j import k\n"
+    assert installed.imported_names(source) == {"a", "d", "e", "h"}
