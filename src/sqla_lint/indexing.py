@@ -385,7 +385,9 @@ class _Build:
             may_use_known_api(data)
             or _prefilter(self.factories).names_a_factory(data)
             or COMPATIBILITY_IMPORT.search(data) is not None  # what it re-exports is tracked
-            or DISPOSE_CALL.search(data) is not None  # what it disposes counts for other modules
+            # What it disposes counts for other modules; an installed package disposes
+            # its own engines, which are never linted (PyYAML disposes its loaders).
+            or (relative not in self.installed_modules and DISPOSE_CALL.search(data) is not None)
         )
 
     def index(self, digest: str | None = None) -> ProjectIndex:
