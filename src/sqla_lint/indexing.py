@@ -452,9 +452,18 @@ class _Build:
     def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
         """Whether ``index`` makes the module relevant: the text test, then its names; or it
         may define what an engine-creating function hands its engine to."""
+        if relative in self.installed_modules:
+            return self.installed_wanted(index, relative, cache)
         if self.module_of(relative) in index.engine_handoff_modules:
             return True
         return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
+
+    def installed_wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
+        """An installed module matters only for what its names are: it binds or re-exports
+        a name the index tracks. Who calls an engine-creating function in it, or what it
+        hands an engine to, would answer SQA501 for code that is never linted, so those
+        (often large, SQLAlchemy-heavy) modules are not parsed for that."""
+        return index.might_be_used_by_installed(self.contents[relative]) and index.uses_tracked(self.references(relative, cache))
 
     def summarise(self, relatives: list[str], cache: IndexCache | None) -> dict[str, ModuleSummary | None]:
         """Summaries from the cache, from earlier in this build, or parsed (in workers)."""
@@ -493,13 +502,25 @@ class _Build:
                 text_matched.update(
                     r for r in self.digests if r not in done and r not in text_matched and matcher.matches(self.contents[r])
                 )
-            candidates = [r for r in self.digests if r in text_matched and r not in done]
+            candidates = [
+                r
+                for r in self.digests
+                if r in text_matched and r not in done and (r not in self.installed_modules or partial.might_be_used_by_installed(self.contents[r]))
+            ]
             uncached = [r for r in candidates if cache is None or not cache.references(r, self.digests[r])[0]]
             self.parse(uncached)
-            pending = [relative for relative in candidates if partial.wants(self.references(relative, cache))]
+            pending = [
+                relative
+                for relative in candidates
+                if (partial.uses_tracked if relative in self.installed_modules else partial.wants)(self.references(relative, cache))
+            ]
             handoff = partial.engine_handoff_modules
             if handoff:
-                pending += [r for r in self.digests if r not in done and r not in pending and self.module_of(r) in handoff]
+                pending += [
+                    r
+                    for r in self.digests
+                    if r not in done and r not in pending and r not in self.installed_modules and self.module_of(r) in handoff
+                ]
         # The last round tested every file left with the final index's names.
         self.ruled_out = {relative for relative in self.digests if relative not in done and relative not in text_matched}
         return self.index()

@@ -469,12 +469,15 @@ class ProjectIndex:
             qualified, left = summary.aliases[head] + (f".{rest}" if rest else ""), True
         return None
 
-    def tracked_names(self) -> dict[str, set[str]]:
+    def tracked_names(self, installed_only: bool = False) -> dict[str, set[str]]:
         """Names a module must write to use a tracked symbol -> the last segments of the
         modules it may import them from. ``SessionLocal`` of ``app.db`` (or re-exported by
-        ``app``) makes a file relevant only if it also writes ``db`` (or ``app``)."""
+        ``app``) makes a file relevant only if it also writes ``db`` (or ``app``).
+        ``installed_only``: those of installed modules, all that an installed module can use."""
         tracked: dict[str, set[str]] = defaultdict(set)
         for summary in self.modules.values():
+            if installed_only and summary.module.partition(".")[0] not in self.installed:
+                continue
             segment = {summary.module.rpartition(".")[2]}
             for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases):
                 if self.tracks(f"{summary.module}.{name}"):
@@ -562,6 +565,15 @@ class ProjectIndex:
     def relevance_matcher(self) -> RelevanceMatcher:
         return RelevanceMatcher(self.relevance_names())
 
+    @cached_property
+    def _installed_matcher(self) -> RelevanceMatcher:
+        return RelevanceMatcher(self.tracked_names(installed_only=True))
+
+    def might_be_used_by_installed(self, source: bytes) -> bool:
+        """The text test for an installed module: a name an installed module binds, beside
+        its module's name (an installed package does not import the project)."""
+        return self._installed_matcher.matches(source)
+
     def might_be_used_by(self, source: bytes) -> bool:
         """The text test of :meth:`used_by`: a tracked name beside its module's name."""
         return self._matcher.matches(source)
@@ -592,6 +604,10 @@ class ProjectIndex:
             self.tracks(qualified) or self.called_function(qualified) in chain or self.called_function(qualified) in keepers
             for qualified in self._internal(referenced)
         )
+
+    def uses_tracked(self, referenced: set[str] | None) -> bool:
+        """Whether a module refers to a symbol the index tracks (None: cannot tell, so it does)."""
+        return referenced is None or any(self.tracks(qualified) for qualified in self._internal(referenced))
 
     def _internal(self, referenced: set[str]) -> list[str]:
         return [qualified for qualified in referenced if qualified.partition(".")[0] in self.packages]
