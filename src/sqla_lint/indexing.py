@@ -28,7 +28,7 @@ from .semantic.facts import COMPATIBILITY_IMPORT, ModuleFacts, ModuleSummary
 from .semantic.index import ProjectIndex, RelevanceMatcher
 from .semantic.project import FactoryConfig, module_name_for
 from .semantic.summaries import summary_of
-from .semantic.symbols import KNOWN_ROOTS
+from .semantic.symbols import KNOWN_ROOTS, MODELLED_ROOTS
 
 if TYPE_CHECKING:
     from .prefilter import Prefilter
@@ -362,7 +362,7 @@ class _Build:
                 names = sorted(imported_names(self.contents[relative]))
             self.imported[relative] = names
             imported.update(names)
-        wanted = candidates(imported, self.project_packages, KNOWN_ROOTS)
+        wanted = candidates(imported, self.project_packages, MODELLED_ROOTS)
         if not wanted:
             return
         self.installed = find_installed(wanted, search_path(self.root))

@@ -11,8 +11,9 @@ ones to learn what their names are, as it reads project modules.
 What is searched, and why:
 
 - only top-level names that project modules import, that are neither the project's own,
-  nor a modelled library (``KNOWN_ROOTS``: the model knows SQLAlchemy's API already), nor
-  the standard library;
+  nor a library the model knows by name (``MODELLED_ROOTS``: SQLAlchemy's API, alembic's
+  ``get_bind``; reading alembic would only make every migration look like it needs the
+  full analysis), nor the standard library;
 - ``sys.path`` without the working directory and without folders inside the project:
   ``python -m sqla_lint`` puts the working directory first, which the ``sqla-lint``
   command and flake8 do not, and the project's own files are the project walk's;
@@ -74,9 +75,9 @@ def imported_names(source: bytes) -> set[str]:
     return names
 
 
-def candidates(imported: set[str], project_names: frozenset[str], known_roots: frozenset[str]) -> list[str]:
+def candidates(imported: set[str], project_names: frozenset[str], modelled_roots: frozenset[str]) -> list[str]:
     """Imported names that may be installed packages worth looking up."""
-    return sorted(imported - project_names - known_roots - _STANDARD_LIBRARY)
+    return sorted(imported - project_names - modelled_roots - _STANDARD_LIBRARY)
 
 
 def search_path(root: Path) -> list[str]:
