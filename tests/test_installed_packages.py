@@ -201,3 +201,15 @@ def test_installing_upgrading_and_removing_a_package_invalidates_warm_results(pr
 def test_imported_names_reads_every_import_form():
     source = b"import a.b as c, d\nfrom e.f import g\n    import h  # indented\nfrom . import i\nfrom .j import k\n"
     assert installed.imported_names(source) == {"a", "d", "e", "h"}
+
+
+def test_libraries_the_model_knows_by_name_are_not_read(project: Path, site: Path, monkeypatch):
+    """alembic's ``op.get_bind()`` is known by its name: reading alembic would only make
+    every migration that calls it look like it needs the full analysis."""
+    (site / "alembic").mkdir()
+    (site / "alembic" / "__init__.py").write_text("from sqlalchemy.engine import Connection\n\n\ndef get_bind() -> Connection: ...\n")
+    (project / "app" / "migration.py").write_text("from alembic import op\n\n\ndef upgrade():\n    op.get_bind().execute('select 1')\n")
+    _install(monkeypatch, site)
+    index = build_index(project, use_cache=False)
+    assert "alembic" not in index.installed
+    assert "company_db" in index.installed
