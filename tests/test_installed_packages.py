@@ -213,3 +213,43 @@ def test_libraries_the_model_knows_by_name_are_not_read(project: Path, site: Pat
     index = build_index(project, use_cache=False)
     assert "alembic" not in index.installed
     assert "company_db" in index.installed
+
+
+def test_the_relevance_search_over_installed_files_loses_nothing(project: Path, site: Path, monkeypatch):
+    """Against an index of every project module and every installed file the project's
+    imports resolve to, with no prefilter: the same findings."""
+    import dataclasses
+
+    from sqla_lint.deployment import attach_deployment
+    from sqla_lint.discovery import read_source, walk_directory
+    from sqla_lint.engine import lint_source
+    from sqla_lint.semantic.index import ProjectIndex
+    from sqla_lint.semantic.symbols import MODELLED_ROOTS
+
+    _install(monkeypatch, site)
+    settings = _settings(project)
+    fast = {(Path(r.path).name, d.location.row, d.code, d.message) for r in lint_paths([str(project)], settings) for d in r.diagnostics}
+    files = list(walk_directory(project, ()))
+    imported = set().union(*(installed.imported_names(read_source(path)) for path in files))
+    found = installed.find_installed(
+        installed.candidates(imported, indexing._top_level_names(project, files), MODELLED_ROOTS), installed.search_path(project)
+    )
+    packages = indexing._top_level_names(project, files) | frozenset(found)
+    summaries = {}
+    for path in files:
+        summary = indexing._summarize_file(path, read_source(path), packages, settings.factories).summary
+        summaries[summary.module] = summary
+    for package in found.values():
+        for path, module in package.files:
+            summary = indexing._summarize_file(Path(path), Path(path).read_bytes(), packages, settings.factories, module).summary
+            summary.pools, summary.shutdown_point = [], False
+            summaries[module] = summary
+    full = attach_deployment(ProjectIndex(project, summaries, installed=frozenset(found)), settings)
+    slow_settings = dataclasses.replace(settings, prefilter=False)
+    slow = {
+        (Path(r.path).name, d.location.row, d.code, d.message)
+        for r in (lint_source(read_source(path), str(path), slow_settings, full) for path in files)
+        for d in r.diagnostics
+    }
+    assert fast == slow
+    assert len(fast) == 4
