@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hypothesis
+import hypothesis.strategies
 import pytest
 
 from sqla_lint import indexing, installed
@@ -253,3 +255,72 @@ def test_the_relevance_search_over_installed_files_loses_nothing(project: Path, 
     }
     assert fast == slow
     assert len(fast) == 4
+
+
+# -- warm equals cold, with the installation changing too ---------------------------------
+
+INSTALLED_FACTORY = "from sqlalchemy.orm import sessionmaker\n\nSessionLocal = sessionmaker()\n"
+INSTALLED_PLAIN = "def SessionLocal():\n    return object()\n"
+DEPS_INSTALLED_LEAK = "from company_db import SessionLocal\n\n\ndef count():\n    s = SessionLocal()\n    return s.execute(1)\n"
+
+
+def _site_of(root: Path) -> Path:
+    return root.parent / "site"
+
+
+def _write_installed(text: str):
+    def edit(root: Path) -> None:
+        package = _site_of(root) / "company_db"
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(text)
+
+    return edit
+
+
+def _uninstall(root: Path) -> None:
+    shutil.rmtree(_site_of(root) / "company_db", ignore_errors=True)
+
+
+def _installed_as_module(root: Path) -> None:
+    """The same name installed as a single module instead of a package."""
+    _uninstall(root)
+    (_site_of(root) / "company_db.py").write_text(INSTALLED_FACTORY)
+
+
+def _remove_module(root: Path) -> None:
+    (_site_of(root) / "company_db.py").unlink(missing_ok=True)
+
+
+INSTALL_EDITS = {
+    "install": _write_installed(INSTALLED_FACTORY),
+    "upgrade to a plain function": _write_installed(INSTALLED_PLAIN),
+    "uninstall": _uninstall,
+    "install as a module": _installed_as_module,
+    "remove the module": _remove_module,
+    "deps: installed leak": lambda root: (root / "app" / "deps.py").write_text(DEPS_INSTALLED_LEAK),
+    "deps: no import": lambda root: (root / "app" / "deps.py").write_text("def count():\n    return 1\n"),
+    "deps: through the project": lambda root: (root / "app" / "deps.py").write_text(DEPS_INSTALLED_LEAK.replace("company_db", "app.shared")),
+}
+# A project module that re-exports the installed factory beside SQLAlchemy's names: a seed
+# whose summary keeps its import of ``company_db`` only while that is installed.
+SHARED = "from sqlalchemy.orm import Session\n\nfrom company_db import SessionLocal\n\n__all__ = ['Session', 'SessionLocal']\n"
+
+
+@hypothesis.settings(max_examples=20, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(hypothesis.strategies.lists(hypothesis.strategies.sampled_from(sorted(INSTALL_EDITS)), min_size=1, max_size=8))
+def test_every_warm_run_reports_what_a_cold_run_reports_as_packages_come_and_go(tmp_path_factory, monkeypatch, edits: list[str]):
+    base = tmp_path_factory.mktemp("installed")
+    root, cache = base / "project", base / "cache"
+    (root / "app").mkdir(parents=True)
+    (base / "site").mkdir()
+    (root / "pyproject.toml").write_text("")
+    (root / "app" / "deps.py").write_text(DEPS_INSTALLED_LEAK)
+    (root / "app" / "shared.py").write_text(SHARED)
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "path", [*sys.path, str(base / "site")])
+        _findings(root, cache)
+        for step, edit in enumerate(edits):
+            INSTALL_EDITS[edit](root)
+            warm = _findings(root, cache)
+            assert warm == _findings(root, None), f"after {edits[: step + 1]}"
+    shutil.rmtree(base)
