@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING
 
 from .cache import content_hash, tool_fingerprint
 from .discovery import UnreadableError, read_source, relative_files
-from .installed import InstalledPackage, candidates, find_installed, imported_names, resolution_key, search_path, stat_digest
+from .installed import (
+    InstalledPackage,
+    candidates,
+    find_installed,
+    imported_names,
+    resolution_key,
+    search_path,
+    stat_digest,
+)
 from .semantic.facts import COMPATIBILITY_IMPORT, ModuleFacts, ModuleSummary
 from .semantic.index import ProjectIndex, RelevanceMatcher
 from .semantic.project import FactoryConfig, module_name_for
@@ -103,7 +111,6 @@ class IndexCache:
         self.installed_modules: dict[str, str] = {}
         self.installed = ""  # :func:`.installed.resolution_key` at the last build
         self.imported: dict[str, list[str]] | None = None  # relative -> names its import lines name, where any
-        self.notes: list[str] = []
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("files"), dict):

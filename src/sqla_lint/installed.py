@@ -41,7 +41,7 @@ MAX_FILES_PER_PACKAGE = 3000
 
 # ``import a.b as c, d`` and ``from a.b import c``, at the start of a line (indented too):
 # a text test, so a line of a docstring may add a name; looking it up costs a few stats.
-_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([A-Za-z_][\w. \t,]*))", re.M)
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([A-Za-z_][\w. \t,]*))", re.MULTILINE)
 _STANDARD_LIBRARY = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
 
