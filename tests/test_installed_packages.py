@@ -324,3 +324,13 @@ def test_every_warm_run_reports_what_a_cold_run_reports_as_packages_come_and_go(
             warm = _findings(root, cache)
             assert warm == _findings(root, None), f"after {edits[: step + 1]}"
     shutil.rmtree(base)
+
+
+def test_a_virtual_environment_inside_the_project_is_the_installation(project: Path, monkeypatch):
+    """``.venv`` under the project root: the walk leaves it out, the installation is there."""
+    site_packages = project / ".venv" / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(FIXTURE / "site", site_packages)
+    _install(monkeypatch, site_packages)
+    results = list(lint_paths([str(project)], _settings(project)))
+    assert {(Path(d.path).relative_to(project).as_posix(), d.location.row, d.code) for r in results for d in r.diagnostics} == _expected(project)
+    assert not any(".venv" in Path(r.path).parts for r in results)

@@ -14,9 +14,10 @@ What is searched, and why:
   nor a library the model knows by name (``MODELLED_ROOTS``: SQLAlchemy's API, alembic's
   ``get_bind``; reading alembic would only make every migration look like it needs the
   full analysis), nor the standard library;
-- ``sys.path`` without the working directory and without folders inside the project:
-  ``python -m sqla_lint`` puts the working directory first, which the ``sqla-lint``
-  command and flake8 do not, and the project's own files are the project walk's;
+- ``sys.path`` without the working directory and the project's folder: ``python -m
+  sqla_lint`` puts the working directory first, which the ``sqla-lint`` command and
+  flake8 do not, and the project's own files are the project walk's (a virtual
+  environment inside the project, ``.venv``, is searched: the walk leaves it out);
 - a regular package (its folder), a single module (``company_db.py``), or an implicit
   namespace package (PEP 420: every portion's folder, as ``import`` would merge them,
   because a company's shared code is often ``acme.db`` under a namespace ``acme``); not
@@ -82,7 +83,9 @@ def candidates(imported: set[str], project_names: frozenset[str], modelled_roots
 
 def search_path(root: Path) -> list[str]:
     """``sys.path`` as the installation: without the working directory (``""`` or spelled
-    out) and without the project's folder or folders inside it, which are the project's."""
+    out) and the project's own folder. A folder inside the project stays: a virtual
+    environment is often kept there (``.venv``), and a project package found through
+    another (``src/`` of an editable install) is left out by its name."""
     project = os.path.realpath(root)
     working = os.path.realpath(os.getcwd())
     found: list[str] = []
@@ -90,7 +93,7 @@ def search_path(root: Path) -> list[str]:
         if not entry or not isinstance(entry, str):
             continue
         real = os.path.realpath(entry)
-        if real == working or real == project or real.startswith(os.path.join(project, "")):
+        if real in (working, project):
             continue
         if real not in found:
             found.append(real)
