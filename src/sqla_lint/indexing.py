@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,11 +23,20 @@ from typing import TYPE_CHECKING
 
 from .cache import content_hash, tool_fingerprint
 from .discovery import UnreadableError, read_source, relative_files
+from .installed import (
+    InstalledPackage,
+    candidates,
+    find_installed,
+    imported_names,
+    resolution_key,
+    search_path,
+    stat_digest,
+)
 from .semantic.facts import COMPATIBILITY_IMPORT, ModuleFacts, ModuleSummary
 from .semantic.index import ProjectIndex, RelevanceMatcher
 from .semantic.project import FactoryConfig, module_name_for
 from .semantic.summaries import summary_of
-from .semantic.symbols import KNOWN_ROOTS
+from .semantic.symbols import KNOWN_ROOTS, MODELLED_ROOTS
 
 if TYPE_CHECKING:
     from .prefilter import Prefilter
@@ -47,9 +57,12 @@ class FileFacts:
     screen: bool  # the prefilter's tree stage: a rule may fire here (settings' syntax check aside)
 
 
-def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig) -> FileFacts:
+def _summarize_file(
+    path: Path, data: bytes, project_packages: frozenset[str], factories: FactoryConfig, module: str | None = None
+) -> FileFacts:
     """The file's facts from one parse with CPython: no libcst for the index. (The parsing
-    module is imported here: an index read back from its cache needs no parser at all.)"""
+    module is imported here: an index read back from its cache needs no parser at all.)
+    ``module`` names a file of an installed package, named from where it is installed."""
     from .semantic.parsing import MAX_SOURCE_BYTES, cpython_tree
 
     if len(data) > MAX_SOURCE_BYTES:
@@ -57,7 +70,7 @@ def _summarize_file(path: Path, data: bytes, project_packages: frozenset[str], f
     tree = cpython_tree(data)
     if tree is None:
         return FileFacts(None, None, True)
-    module, is_package = module_name_for(str(path)), path.name == "__init__.py"
+    module, is_package = module or module_name_for(str(path)), path.name == "__init__.py"
     try:
         facts = ModuleFacts(tree, module, factories, is_package)
         summary, references = summary_of(facts, project_packages), facts.references()
@@ -74,9 +87,9 @@ def _prefilter(factories: FactoryConfig) -> Prefilter:
 
 
 def _summarize_batch(
-    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig
+    items: list[tuple[Path, bytes, str | None]], project_packages: frozenset[str], factories: FactoryConfig
 ) -> list[tuple[Path, FileFacts]]:
-    return [(path, _summarize_file(path, data, project_packages, factories)) for path, data in items]
+    return [(path, _summarize_file(path, data, project_packages, factories, module)) for path, data, module in items]
 
 
 class IndexCache:
@@ -94,6 +107,10 @@ class IndexCache:
         self.hashes: dict[str, str] = {}  # every file's content hash at the last build
         self.stats: dict[str, list[int]] = {}  # and its size, times and inode when hashed
         self.started = 0  # when that build began, in ns
+        # Installed files are keyed by absolute path, and named from where they are installed.
+        self.installed_modules: dict[str, str] = {}
+        self.installed = ""  # :func:`.installed.resolution_key` at the last build
+        self.imported: dict[str, list[str]] | None = None  # relative -> names its import lines name, where any
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("files"), dict):
@@ -104,9 +121,11 @@ class IndexCache:
                 self.hashes = {str(relative): str(digest) for relative, digest in dict(data.get("hashes", {})).items()}
                 self.stats = dict(data.get("stats", {}))
                 self.started = int(data.get("started", 0))
+                self.installed = str(data.get("installed", ""))
+                self.imported = dict(data["imported"]) if isinstance(data.get("imported"), dict) else None
         except (OSError, ValueError, TypeError, AttributeError):
             self.entries, self.tree, self.digest, self.summarised, self.seeds, self.hashes = {}, "", "", [], set(), {}
-            self.stats, self.started = {}, 0
+            self.stats, self.started, self.installed, self.imported = {}, 0, "", None
 
     def known_hash(self, relative: str, status: os.stat_result) -> str | None:
         """The content hash stored for a file whose status says it has not changed since.
@@ -132,7 +151,20 @@ class IndexCache:
         return entry if entry.get("module") == self.module_of(relative) else None
 
     def module_of(self, relative: str) -> str:
-        return module_name_for(os.path.join(self.root, relative))
+        return self.installed_modules.get(relative) or module_name_for(os.path.join(self.root, relative))
+
+    def imported_names(self, relative: str, digest: str) -> list[str] | None:
+        """The names a file's import lines named at the last build, if its content is the
+        same (only files that name some are stored); None when unknown."""
+        if self.imported is None or self.hashes.get(relative) != digest:
+            return None
+        return [str(name) for name in self.imported.get(relative, ())]
+
+    def forget_summaries(self) -> None:
+        """What installed packages resolve to has changed: every module's summary may name
+        them differently (a project's imports of them are kept as its own), so none is reused.
+        Files' hashes and statuses stay good."""
+        self.entries, self.tree, self.digest, self.summarised, self.seeds = {}, "", "", [], set()
 
     def summary(self, relative: str, digest: str) -> ModuleSummary | None:
         entry = self._entry(relative, digest)
@@ -173,6 +205,11 @@ class IndexCache:
                             "seeds": sorted(build.seeds),
                             "hashes": build.digests,
                             "files": build.entries(self),
+                            "installed": build.installed_key,
+                            # None: not looked at (the next build that looks reads every file)
+                            "imported": {relative: names for relative, names in build.imported.items() if names}
+                            if build.looked_up_installed
+                            else None,
                         }
                     )
                 )
@@ -191,6 +228,7 @@ def build_index(
     *,
     use_cache: bool = True,
     jobs: int = 1,
+    installed: bool = True,
 ) -> ProjectIndex:
     """Summarise every relevant module under ``root``.
 
@@ -200,22 +238,39 @@ def build_index(
     that creates an engine (or calls one that does). Relevance grows to a fixed point, so
     ``from app.db import SessionLocal`` in a file that never says "sqlalchemy" counts, and
     a module that only says ``import sqlalchemy as sa`` for its column types does not.
+
+    With ``installed``, the packages project modules import from the running interpreter's
+    installation (:mod:`.installed`) join the search, read only: their relevant modules
+    are summarised under the names they are installed as, and never linted.
     """
     key = hashlib.sha256(f"{SUMMARY_FORMAT}|{tool_fingerprint()}|{factories!r}".encode()).hexdigest()[:12]
     cache = IndexCache(root, key) if use_cache else None
-    build = _Build(root, factories, excludes, jobs, cache)
-    tree = hashlib.sha256(json.dumps(sorted(build.digests.items())).encode()).hexdigest()
+    build = _Build(root, factories, excludes, jobs, cache, installed=installed)
+    if cache is not None and cache.installed != build.installed_key:
+        cache.forget_summaries()
+    tree = hashlib.sha256(json.dumps([build.installed_key, sorted(build.digests.items())]).encode()).hexdigest()
     index = build.reuse(cache, tree) if cache is not None else None
     if index is None:
         index = build.search(cache)
         if cache is not None:
             cache.save(build, tree, index.digest())
-    index.file_hashes = {build.paths[relative]: content for relative, content in build.digests.items()}
+    project_files = [relative for relative in build.digests if relative not in build.installed_modules]
+    index.file_hashes = {build.paths[relative]: build.digests[relative] for relative in project_files}
     # A build that parsed nothing (an unchanged tree) reads its screens from the cache only
     # if a file is linted; one that parsed files has them at hand.
     index.screens = build.screens(cache) if build.screens_parsed else (lambda: build.screens(cache))
-    index.ruled_out = {(build.digests[relative], module_name_for(build.paths[relative])) for relative in build.ruled_out}
+    index.ruled_out = {
+        (build.digests[relative], module_name_for(build.paths[relative])) for relative in build.ruled_out if relative not in build.installed_modules
+    }
+    index.notes = build.notes
+    for note in build.notes:
+        if note not in _noted:  # once per process: flake8 builds (or reads back) an index per worker
+            _noted.add(note)
+            sys.stderr.write(f"sqla-lint: note: {note}\n")
     return index
+
+
+_noted: set[str] = set()
 
 
 _MAX_EDITS = 64  # more changed files than this: search again rather than check each
@@ -247,7 +302,14 @@ class _Build:
     """One build of a project's index: its files, and the relevance search over them."""
 
     def __init__(
-        self, root: Path, factories: FactoryConfig, excludes: tuple[str, ...], jobs: int, cache: IndexCache | None = None
+        self,
+        root: Path,
+        factories: FactoryConfig,
+        excludes: tuple[str, ...],
+        jobs: int,
+        cache: IndexCache | None = None,
+        *,
+        installed: bool = True,
     ) -> None:
         self.root, self.factories, self.jobs = root, factories, jobs
         self._prefix = os.path.join(str(root), "")
@@ -274,11 +336,53 @@ class _Build:
         self.parsed: dict[str, ModuleSummary | None] = {}
         self.screens_parsed: dict[str, tuple[bool, set[str] | None]] = {}  # relative -> what linting it needs
         self.ruled_out: set[str] = set()  # files the search's text tests left out, every one
+        # Files of installed packages the project imports join the search, keyed by their
+        # absolute path (never a relative one) and named from where they are installed.
+        self.installed: dict[str, InstalledPackage] = {}
+        self.installed_modules: dict[str, str] = {}
+        self.imported: dict[str, list[str]] = {}  # relative -> top-level names its import lines name
+        if cache is not None:
+            cache.installed_modules = self.installed_modules
+        self.looked_up_installed = installed
+        if installed:
+            self.add_installed(cache)
+        self.installed_key = resolution_key(self.installed)
+        self.notes = [package.note() for package in self.installed.values() if package.truncated]
+
+    @cached_property
+    def project_packages(self) -> frozenset[str]:
+        return _top_level_names(self.root, [self._prefix + relative for relative in self.relatives])
 
     @cached_property
     def packages(self) -> frozenset[str]:
-        """Asked only when summarising: an index read back from its cache does without."""
-        return _top_level_names(self.root, [self._prefix + relative for relative in self.relatives])
+        """Names a summary keeps imports of: the project's, and the installed packages'."""
+        return self.project_packages | frozenset(self.installed)
+
+    def add_installed(self, cache: IndexCache | None) -> None:
+        """The files of the installed packages project modules import, by their status:
+        the names come from each file's import lines (from the cache for a file unchanged),
+        so a warm run reads no file to know them."""
+        imported: set[str] = set()
+        for relative, digest in self.digests.items():
+            names = cache.imported_names(relative, digest) if cache is not None else None
+            if names is None:
+                names = sorted(imported_names(self.contents[relative]))
+            self.imported[relative] = names
+            imported.update(names)
+        wanted = candidates(imported, self.project_packages, MODELLED_ROOTS)
+        if not wanted:
+            return
+        self.installed = find_installed(wanted, search_path(self.root))
+        for package in self.installed.values():
+            for path, module in package.files:
+                try:
+                    status = os.stat(path)
+                except OSError:
+                    continue
+                self.paths[path], self.digests[path], self.installed_modules[path] = path, stat_digest(status), module
+
+    def module_of(self, relative: str) -> str:
+        return self.installed_modules.get(relative) or module_name_for(self.paths[relative])
 
     def is_seed(self, relative: str) -> bool:
         from .prefilter import may_use_known_api
@@ -288,11 +392,15 @@ class _Build:
             may_use_known_api(data)
             or _prefilter(self.factories).names_a_factory(data)
             or COMPATIBILITY_IMPORT.search(data) is not None  # what it re-exports is tracked
-            or DISPOSE_CALL.search(data) is not None  # what it disposes counts for other modules
+            # What it disposes counts for other modules; an installed package disposes
+            # its own engines, which are never linted (PyYAML disposes its loaders).
+            or (relative not in self.installed_modules and DISPOSE_CALL.search(data) is not None)
         )
 
     def index(self, digest: str | None = None) -> ProjectIndex:
-        return ProjectIndex(self.root, {summary.module: summary for summary in self.by_file.values()}, digest)
+        return ProjectIndex(
+            self.root, {summary.module: summary for summary in self.by_file.values()}, digest, installed=frozenset(self.installed)
+        )
 
     def screens(self, cache: IndexCache | None) -> dict[tuple[str, str], tuple[bool, set[str] | None]]:
         """What each file's one parse said about linting it, by (content hash, module name):
@@ -300,6 +408,8 @@ class _Build:
         found: dict[tuple[str, str], tuple[bool, set[str] | None]] = {}
         if cache is not None:
             for relative in cache.entries:
+                if relative in self.installed_modules:
+                    continue  # never linted
                 digest = self.digests.get(relative)
                 entry = cache._entry(relative, digest) if digest is not None else None
                 if entry is not None and "screen" in entry and "references" in entry:
@@ -314,20 +424,27 @@ class _Build:
         """Each file's facts from one CPython parse (in workers for many): its summary, what
         its names resolve to, and what linting it needs."""
         by_path = {str(Path(self.paths[r])): r for r in relatives if r not in self.parsed}
-        to_parse = [(Path(path), self.contents[r]) for path, r in by_path.items()]
+        to_parse = [(Path(path), self.contents[r], self.installed_modules.get(r)) for path, r in by_path.items()]
         if not to_parse:
             return
         from .workers import LARGE_FILE_BYTES
 
-        if any(len(data) > LARGE_FILE_BYTES for _, data in to_parse):
+        if any(len(data) > LARGE_FILE_BYTES for _, data, _ in to_parse):
             # This process parses the largest modules itself, the peak of the run: it
             # need not hold every other file's text then; they are read when next needed.
             self.contents.clear()
         for path, facts in _run_summaries(to_parse, self.packages, self.factories, self.jobs):
             relative = by_path[str(path)]  # not sliced off the root: ``Path("./a.py")`` reads "a.py"
+            if relative in self.installed_modules:
+                if facts.summary is not None:
+                    # What an installed package's names are, not what it deploys or when
+                    # its loop ends: its pools are not the project's (SQA506), nor is a
+                    # shutdown point the project's application (SQA505).
+                    facts.summary.pools, facts.summary.shutdown_point = [], False
+            else:
+                self.screens_parsed[relative] = (facts.screen, facts.references)
             self.parsed[relative] = facts.summary
             self.referenced[relative] = facts.references
-            self.screens_parsed[relative] = (facts.screen, facts.references)
 
     def references(self, relative: str, cache: IndexCache | None) -> set[str] | None:
         """What the file's names resolve to: CPython's parse once per file, and once per change."""
@@ -342,9 +459,18 @@ class _Build:
     def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
         """Whether ``index`` makes the module relevant: the text test, then its names; or it
         may define what an engine-creating function hands its engine to."""
-        if module_name_for(self.paths[relative]) in index.engine_handoff_modules:
+        if relative in self.installed_modules:
+            return self.installed_wanted(index, relative, cache)
+        if self.module_of(relative) in index.engine_handoff_modules:
             return True
         return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
+
+    def installed_wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
+        """An installed module matters only for what its names are: it binds or re-exports
+        a name the index tracks. Who calls an engine-creating function in it, or what it
+        hands an engine to, would answer SQA501 for code that is never linted, so those
+        (often large, SQLAlchemy-heavy) modules are not parsed for that."""
+        return index.might_be_used_by_installed(self.contents[relative]) and index.uses_tracked(self.references(relative, cache))
 
     def summarise(self, relatives: list[str], cache: IndexCache | None) -> dict[str, ModuleSummary | None]:
         """Summaries from the cache, from earlier in this build, or parsed (in workers)."""
@@ -383,13 +509,25 @@ class _Build:
                 text_matched.update(
                     r for r in self.digests if r not in done and r not in text_matched and matcher.matches(self.contents[r])
                 )
-            candidates = [r for r in self.digests if r in text_matched and r not in done]
+            candidates = [
+                r
+                for r in self.digests
+                if r in text_matched and r not in done and (r not in self.installed_modules or partial.might_be_used_by_installed(self.contents[r]))
+            ]
             uncached = [r for r in candidates if cache is None or not cache.references(r, self.digests[r])[0]]
             self.parse(uncached)
-            pending = [relative for relative in candidates if partial.wants(self.references(relative, cache))]
+            pending = [
+                relative
+                for relative in candidates
+                if (partial.uses_tracked if relative in self.installed_modules else partial.wants)(self.references(relative, cache))
+            ]
             handoff = partial.engine_handoff_modules
             if handoff:
-                pending += [r for r in self.digests if r not in done and r not in pending and module_name_for(self.paths[r]) in handoff]
+                pending += [
+                    r
+                    for r in self.digests
+                    if r not in done and r not in pending and r not in self.installed_modules and self.module_of(r) in handoff
+                ]
         # The last round tested every file left with the final index's names.
         self.ruled_out = {relative for relative in self.digests if relative not in done and relative not in text_matched}
         return self.index()
@@ -428,7 +566,7 @@ class _Build:
                 self.by_file[relative] = summary
             return {summary.module: summary for summary in self.by_file.values()}
 
-        return ProjectIndex(self.root, read, cache.digest)
+        return ProjectIndex(self.root, read, cache.digest, installed=frozenset(self.installed))
 
     def after_edits(self, cache: IndexCache) -> ProjectIndex | None:
         """The last build's index, when the files edited since cannot change what it holds.
@@ -510,13 +648,13 @@ def _untested(names: dict[str, set[str]], tested: dict[str, set[str]]) -> dict[s
 
 
 def _run_summaries(
-    items: list[tuple[Path, bytes]], project_packages: frozenset[str], factories: FactoryConfig, jobs: int
+    items: list[tuple[Path, bytes, str | None]], project_packages: frozenset[str], factories: FactoryConfig, jobs: int
 ) -> list[tuple[Path, FileFacts]]:
     if jobs <= 1 or len(items) < 16:
         return _summarize_batch(items, project_packages, factories)
     from .workers import batches_by_size, run_batches
 
-    batches = [[items[i] for i in batch] for batch in batches_by_size([len(data) for _, data in items], jobs)]
+    batches = [[items[i] for i in batch] for batch in batches_by_size([len(data) for _, data, _ in items], jobs)]
     done: list[list[tuple[Path, FileFacts]]] = [[] for _ in batches]
     # The workers are kept: the next project's index, then linting, need them again.
     for position, summaries in run_batches(_summarize_batch, batches, (project_packages, factories), jobs, keep=True):

@@ -75,9 +75,20 @@ class ProjectIndex:
     """Module summaries of one project, and the cross-module questions they answer."""
 
     def __init__(
-        self, root: Path, summaries: dict[str, ModuleSummary] | Callable[[], dict[str, ModuleSummary]], digest: str | None = None
+        self,
+        root: Path,
+        summaries: dict[str, ModuleSummary] | Callable[[], dict[str, ModuleSummary]],
+        digest: str | None = None,
+        *,
+        installed: frozenset[str] = frozenset(),
     ) -> None:
         self.root = root
+        # Top-level names of installed packages whose modules may be among the summaries
+        # (read to know what their names are, never linted): they are spelled in full, as
+        # installed, so no tail of theirs stands in for a project module.
+        self.installed = installed
+        # Notes for the user about the build (an installed package too large to read whole).
+        self.notes: list[str] = []
         # The summaries, or (with ``digest`` known) how to read them: a run whose every
         # result comes from the result cache needs the digest and never the summaries.
         self._modules = summaries if isinstance(summaries, dict) else None
@@ -151,7 +162,7 @@ class ProjectIndex:
             return within
         modules = dict(within.modules) if within is not None else {}
         modules[summary.module] = summary
-        index = cls(within.root if within is not None else root, modules)
+        index = cls(within.root if within is not None else root, modules, installed=within.installed if within is not None else frozenset())
         if within is not None:
             index.deployment, index.screens, index.ruled_out = within.deployment, within.screens, within.ruled_out
         return index
@@ -183,6 +194,8 @@ class ProjectIndex:
         found: dict[str, ModuleSummary | None] = {}
         for name, summary in self.modules.items():
             segments = name.split(".")
+            if segments[0] in self.installed:
+                continue
             for start in range(1, len(segments)):
                 if segments[start] in KNOWN_ROOTS:
                     continue  # ``app.utils.sqlalchemy`` must not stand in for SQLAlchemy
@@ -461,12 +474,15 @@ class ProjectIndex:
             qualified, left = summary.aliases[head] + (f".{rest}" if rest else ""), True
         return None
 
-    def tracked_names(self) -> dict[str, set[str]]:
+    def tracked_names(self, installed_only: bool = False) -> dict[str, set[str]]:
         """Names a module must write to use a tracked symbol -> the last segments of the
         modules it may import them from. ``SessionLocal`` of ``app.db`` (or re-exported by
-        ``app``) makes a file relevant only if it also writes ``db`` (or ``app``)."""
+        ``app``) makes a file relevant only if it also writes ``db`` (or ``app``).
+        ``installed_only``: those of installed modules, all that an installed module can use."""
         tracked: dict[str, set[str]] = defaultdict(set)
         for summary in self.modules.values():
+            if installed_only and summary.module.partition(".")[0] not in self.installed:
+                continue
             segment = {summary.module.rpartition(".")[2]}
             for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases):
                 if self.tracks(f"{summary.module}.{name}"):
@@ -555,6 +571,15 @@ class ProjectIndex:
     def relevance_matcher(self) -> RelevanceMatcher:
         return RelevanceMatcher(self.relevance_names())
 
+    @cached_property
+    def _installed_matcher(self) -> RelevanceMatcher:
+        return RelevanceMatcher(self.tracked_names(installed_only=True))
+
+    def might_be_used_by_installed(self, source: bytes) -> bool:
+        """The text test for an installed module: a name an installed module binds, beside
+        its module's name (an installed package does not import the project)."""
+        return self._installed_matcher.matches(source)
+
     def might_be_used_by(self, source: bytes) -> bool:
         """The text test of :meth:`used_by`: a tracked name beside its module's name."""
         return self._matcher.matches(source)
@@ -586,6 +611,10 @@ class ProjectIndex:
             for qualified in self._internal(referenced)
         )
 
+    def uses_tracked(self, referenced: set[str] | None) -> bool:
+        """Whether a module refers to a symbol the index tracks (None: cannot tell, so it does)."""
+        return referenced is None or any(self.tracks(qualified) for qualified in self._internal(referenced))
+
     def _internal(self, referenced: set[str]) -> list[str]:
         return [qualified for qualified in referenced if qualified.partition(".")[0] in self.packages]
 
@@ -595,8 +624,10 @@ class ProjectIndex:
         :meth:`_split`'s tails) any segment of one."""
         tops = {module.partition(".")[0] for module in self.modules}
         # A tail never starts at a modelled library's name: ``airflow.utils.sqlalchemy``
-        # does not make ``sqlalchemy.orm.Session`` a name of the project.
-        return frozenset(tops | {segment for module in self.modules for segment in module.split(".")[1:]} - KNOWN_ROOTS)
+        # does not make ``sqlalchemy.orm.Session`` a name of the project. An installed
+        # module has no tails (:meth:`_by_suffix`).
+        project = [module for module in self.modules if module.partition(".")[0] not in self.installed]
+        return frozenset(tops | {segment for module in project for segment in module.split(".")[1:]} - KNOWN_ROOTS)
 
     def digest(self) -> str:
         """Changes whenever any summary (or the deployment) changes: part of every cached result's key."""

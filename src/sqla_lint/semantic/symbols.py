@@ -518,3 +518,10 @@ def closers_for(kind: Kind) -> frozenset[str]:
     if kind is Kind.ENGINE_RESULT:
         return CLOSE_METHODS | RESULT_EXHAUSTING_METHODS
     return CLOSE_METHODS
+
+# Every library the tables above name by its own qualified names (alembic's ``get_bind``,
+# cachetools' decorators, not only the modelled libraries): what its names are is known
+# without reading it, so the project index does not read it when it is installed.
+MODELLED_ROOTS: frozenset[str] = KNOWN_ROOTS | frozenset(
+    root for root, _ in (*_BORROWED_CONNECTION_CALLS, *_CACHE_DECORATORS, *_SHUTDOWN_STATEMENTS, *_CONSTRUCTOR_OPENED_POOLS)
+)
