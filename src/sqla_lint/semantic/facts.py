@@ -1169,11 +1169,19 @@ class ModuleFacts:
             function = self.function_called(node)
             if function is not None and not self.is_cached(function):
                 return self.symbolic_return(function)
-            return None
+            return self._constructed_here(func)
         if isinstance(node, (ast.Name, ast.Attribute)):
             qualified = self.qualified_name(node)
             if qualified is not None:
                 return f"ref:{qualified}"
+        return None
+
+    def _constructed_here(self, func: ast.expr) -> str | None:
+        """``call:app.state.Backend`` for ``Backend(...)`` of a class this module defines: an
+        instance other modules import (``from app.state import backend``) then has a known
+        class, whose methods' returns the index knows (``backend.get_write_engine()``)."""
+        if isinstance(func, ast.Name) and func.id in self.classes:
+            return f"call:{self.module}.{func.id}"
         return None
 
     def _bound_parameters(self) -> dict[FunctionNode, set[str]]:

@@ -261,6 +261,32 @@ class ProjectIndex:
             return self.value_kind(function.returns, depth + 1)
         return None
 
+    def instance_class(self, qualified: str) -> str | None:
+        """The class a project-level name is an instance of, when its module binds it to
+        ``Cls(...)``: ``app.state.backend`` -> ``app.backend.Backend``. What the class's
+        methods return is then :meth:`call_kind` of ``Cls.method``."""
+        located = self._locate(qualified, lambda summary, name: name in summary.bindings)
+        if located is None:
+            return None
+        summary, name = located
+        tag, _, constructed = summary.bindings[name].partition(":")
+        return constructed if tag == "call" else None
+
+    def has_resource_methods(self, qualified: str) -> bool:
+        """Whether ``qualified`` is a project class, or an instance of one, with a method
+        whose call gives a known kind: a module that names it may then create a resource
+        through it (``backend.get_write_engine().connect()``)."""
+        owner = self.instance_class(qualified) or qualified
+        located = self._locate(owner, lambda summary, name: any(f.startswith(f"{name}.") for f in summary.functions))
+        if located is None:
+            return False
+        summary, name = located
+        return any(
+            self.call_kind(f"{summary.module}.{method}") is not None
+            for method, function in summary.functions.items()
+            if function.returns and method.startswith(f"{name}.") and method.count(".") == 1
+        )
+
     def value_kind(self, symbolic: str, depth: int = 0) -> Kind | None:
         tag, _, rest = symbolic.partition(":")
         if tag == "kind":
@@ -436,6 +462,7 @@ class ProjectIndex:
             known = self._tracked[qualified] = (
                 self.symbol_kind(qualified) is not None
                 or self.call_kind(qualified) is not None
+                or self.has_resource_methods(qualified)
                 or (external is not None and external.partition(".")[0] in KNOWN_ROOTS)
             )
         return known

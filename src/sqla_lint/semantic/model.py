@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from .index import ProjectIndex
 
 
+_UNBOUND = object()
+_MAX_INSTANCE_DEPTH = 8  # ``self.a = self.b`` chains, and cycles between them
+
 # What a call passes that is a connection its caller owns (see ``passed_for_parameter``).
 _CONNECTION_VALUES = frozenset(f"kind:{kind.name}" for kind in (Kind.CONNECTION, Kind.ASYNC_CONNECTION, Kind.BORROWED_CONNECTION))
 
@@ -270,7 +273,7 @@ class ModuleModel:
             if borrowed is not None and _passes(call, borrowed):
                 return None  # the caller passed its own session and gets it back
             return self.return_kind(function)
-        return None
+        return self.method_result_kind(call)
 
     def psycopg_pool_constructor(self, call: cst.Call) -> PoolConstructor | None:
         """``call`` builds a psycopg_pool pool that its constructor opens unless told
@@ -659,6 +662,111 @@ class ModuleModel:
             return self.opens_session(expression.args[0].value)
         return False
 
+    # -- methods of objects of known classes ---------------------------------------------
+
+    def method_result_kind(self, call: cst.Call) -> Kind | None:
+        """The kind ``receiver.method()`` returns when the receiver is an instance of a
+        project class whose ``method`` returns that kind: ``backend.get_write_engine()``,
+        ``factory.create_session()``. Only what a binding says the receiver is counts; a
+        method's name alone never does."""
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return None
+        owner = self.instance_class(func.value)
+        if owner is None:
+            return None
+        module, _, name = owner.rpartition(".")
+        if module == self.module_name and name in self.classes:
+            method = self.methods.get(self.classes[name], {}).get(func.attr.value)
+            if method is None or self.is_cached(method):
+                return None
+            borrowed = self.borrowed_session_param(method)
+            if borrowed is not None and _passes(call, borrowed):
+                return None
+            return self.return_kind(method)
+        if self.index is None:
+            return None
+        qualified = f"{owner}.{func.attr.value}"
+        summary = self.index.function(qualified)
+        if summary is None or (summary.borrowed_param and _passes(call, summary.borrowed_param)):
+            return None
+        return self.index.call_kind(qualified)
+
+    def instance_class(self, receiver: cst.BaseExpression, depth: int = 0) -> str | None:
+        """The qualified name of the class ``receiver`` is an instance of, when its bindings
+        agree on one: a name bound to ``Cls(...)`` (in a function or at module level), a
+        parameter annotated ``Cls`` (or ``Cls | None``, ``Optional[Cls]``, ``"Cls"``),
+        ``self.attr`` that the class binds to one of these, or a project name the index
+        knows is bound to ``Cls(...)`` in its module."""
+        if depth > _MAX_INSTANCE_DEPTH:
+            return None
+        if isinstance(receiver, cst.Name):
+            function = self.tree.function_of(receiver)
+            while function is not None:
+                local = self._local_instance_class(function, receiver.value, depth)
+                if local is not _UNBOUND:
+                    return local  # type: ignore[return-value]
+                function = self.tree.enclosing_function.get(function)
+            if receiver.value in self.module_bindings:
+                return self._agreed_class(self.module_bindings[receiver.value], depth)
+        elif isinstance(receiver, cst.Attribute):
+            if isinstance(receiver.value, cst.Name) and receiver.value.value in ("self", "cls"):
+                owner = self.class_for_receiver(receiver.value, receiver)
+                attributes = self.class_attributes.get(owner, {}) if owner is not None else {}
+                return self._agreed_class(attributes.get(receiver.attr.value, []), depth)
+        else:
+            return None
+        qualified = self.qualified_name(receiver)
+        return self.index.instance_class(qualified) if qualified is not None and self.index is not None else None
+
+    def _local_instance_class(self, function: FunctionNode, name: str, depth: int) -> str | None | object:
+        """The class of what ``function`` binds ``name`` to; ``_UNBOUND`` when it binds
+        nothing by that name (the name is then an enclosing scope's)."""
+        if isinstance(function, cst.FunctionDef):
+            for param in all_params(function.params):
+                if param.name.value == name:
+                    return self.annotated_class(param.annotation.annotation) if param.annotation is not None else None
+        values = [value for assignment in self.tree.assignments_in.get(function, ()) for assigned, value in assigned_names(assignment) if assigned == name]
+        return self._agreed_class(values, depth) if values else _UNBOUND
+
+    def _agreed_class(self, values: list[cst.BaseExpression], depth: int) -> str | None:
+        """The one class every value (``None`` aside) is an instance of, or None."""
+        found: set[str | None] = set()
+        for value in values:
+            if isinstance(value, cst.Call):
+                found.add(self._class_named(value.func))
+            elif isinstance(value, (cst.Name, cst.Attribute)) and not _is_none(value):
+                found.add(self.instance_class(value, depth + 1))
+            elif not _is_none(value):
+                return None
+        return found.pop() if len(found) == 1 else None
+
+    def annotated_class(self, annotation: cst.BaseExpression) -> str | None:
+        """The class an annotation names: ``Cls``, ``Cls | None``, ``Optional[Cls]``, ``"Cls"``."""
+        if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+            if _is_none(annotation.right):
+                return self.annotated_class(annotation.left)
+            return self.annotated_class(annotation.right) if _is_none(annotation.left) else None
+        if isinstance(annotation, cst.Subscript):
+            if self.qualified_name(annotation.value) != "typing.Optional" or len(annotation.slice) != 1:
+                return None
+            element = annotation.slice[0].slice
+            return self.annotated_class(element.value) if isinstance(element, cst.Index) else None
+        if isinstance(annotation, cst.SimpleString):
+            text = annotation.evaluated_value
+            try:
+                return self.annotated_class(cst.parse_expression(text)) if isinstance(text, str) else None
+            except cst.ParserSyntaxError:
+                return None
+        return self._class_named(annotation)
+
+    def _class_named(self, node: cst.BaseExpression) -> str | None:
+        """The qualified name ``node`` gives a class it may name: this module's class, or
+        what an import resolves it to (the index then says whether the project defines it)."""
+        if isinstance(node, cst.Name) and node.value in self.classes:
+            return f"{self.module_name}.{node.value}"
+        return self.qualified_name(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
+
     # -- functions -----------------------------------------------------------------------
 
     def function_called(self, call: cst.Call) -> cst.FunctionDef | None:
@@ -875,6 +983,8 @@ class ModuleModel:
             qualified = self.qualified_name(call.func)
             if qualified is not None and self.index.function(qualified) is not None:
                 return dotted_name(call.func)
+        if self.method_result_kind(call) is not None:
+            return dotted_name(call.func)
         return None
 
     # -- application structure -----------------------------------------------------------

@@ -1,0 +1,255 @@
+"""What a method of an object returns, as units: the class a receiver is an instance of
+(model.instance_class), the kind its method's call gives (model.method_result_kind), and
+the facts and index judgements that carry both across modules."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from sqla_lint.semantic import ModuleModel
+from sqla_lint.semantic.index import ProjectIndex
+from sqla_lint.semantic.summaries import module_summary
+from sqla_lint.semantic.symbols import Kind
+
+BACKEND = """
+from functools import lru_cache
+from typing import Optional
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+shared = create_engine("sqlite://")
+
+
+class Backend:
+    def __init__(self, url):
+        self._engine = create_engine(url)
+        self._maker = sessionmaker(bind=self._engine)
+
+    def get_write_engine(self):
+        return self._engine
+
+    def get_shared_engine(self):
+        return shared
+
+    def create_session(self) -> Session:
+        return self._maker()
+
+    def describe(self) -> str:
+        return "backend"
+
+    @lru_cache
+    def cached_session(self):
+        return self._maker()
+
+
+class Other:
+    def get_write_engine(self):
+        return "not an engine"
+"""
+
+
+def _model(source: str, module: str = "app.backend", index: ProjectIndex | None = None) -> ModuleModel:
+    return ModuleModel(cst.parse_module(textwrap.dedent(source)), module, index=index)
+
+
+def _summary(source: str, module: str):
+    summary = module_summary(ast.parse(textwrap.dedent(source)), module, frozenset({"app"}))
+    assert summary is not None
+    return summary
+
+
+def _call(model: ModuleModel, written: str) -> cst.Call:
+    """The first call written exactly so."""
+    found = [call for call in model.calls if model.source_of(call) == written]
+    assert found, written
+    return found[0]
+
+
+def _receiver(model: ModuleModel, written: str) -> cst.BaseExpression:
+    func = _call(model, written).func
+    assert isinstance(func, cst.Attribute)
+    return func.value
+
+
+USES = BACKEND + """
+
+backend = Backend("sqlite://")
+maybe = Backend("sqlite://") if shared else None
+either = Backend("sqlite://") if shared else Other()
+
+
+def at_module_level():
+    return backend.get_write_engine()
+
+
+def local():
+    b = Backend("sqlite://")
+    return b.get_write_engine()
+
+
+def annotated(a: Backend, b: Optional[Backend], c: "Backend | None", d: "Other", e, f: list[Backend]):
+    return a.describe(), b.describe(), c.describe(), d.describe(), e.describe(), f.describe()
+
+
+def shadowed(backend):
+    return backend.get_write_engine()
+
+
+def rebound():
+    thing = Backend("sqlite://")
+    thing = Other()
+    return thing.get_write_engine()
+
+
+class Holder:
+    def __init__(self, given: Backend):
+        self.given = given
+        self.module_level = backend
+        self.built = Backend("sqlite://")
+        self.optional = None
+
+    def use(self):
+        return self.given.describe(), self.module_level.describe(), self.built.describe(), self.optional.describe()
+"""
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("backend.get_write_engine()", "app.backend.Backend"),
+        ("b.get_write_engine()", "app.backend.Backend"),
+        ("a.describe()", "app.backend.Backend"),
+        ("b.describe()", "app.backend.Backend"),
+        ("c.describe()", "app.backend.Backend"),
+        ("d.describe()", "app.backend.Other"),
+        ("e.describe()", None),  # an unannotated parameter: unknown
+        ("f.describe()", None),  # a list of them is not one
+        ("thing.get_write_engine()", None),  # bindings that disagree
+        ("self.given.describe()", "app.backend.Backend"),
+        ("self.module_level.describe()", "app.backend.Backend"),
+        ("self.built.describe()", "app.backend.Backend"),
+        ("self.optional.describe()", None),  # only ever None
+    ],
+)
+def test_the_class_of_a_receiver_comes_from_its_bindings(written: str, expected: str | None):
+    model = _model(USES)
+    assert model.instance_class(_receiver(model, written)) == expected
+
+
+def test_a_parameter_shadows_the_module_level_instance():
+    model = _model(USES)
+    shadowed = [c for c in model.calls if model.source_of(c) == "backend.get_write_engine()"][-1]
+    assert model.instance_class(shadowed.func.value) is None
+    assert model.kind_of(shadowed) is None
+
+
+@pytest.mark.parametrize(
+    "written, kind",
+    [
+        ("backend.get_write_engine()", Kind.ENGINE),  # self._engine made in __init__
+        ("b.get_write_engine()", Kind.ENGINE),
+        ("a.describe()", None),  # a method returning something else
+        ("thing.get_write_engine()", None),  # unknown class: the name alone says nothing
+    ],
+)
+def test_a_method_of_a_known_class_gives_what_it_returns(written: str, kind: Kind | None):
+    model = _model(USES)
+    assert model.method_result_kind(_call(model, written)) is kind
+
+
+def test_a_module_level_engine_a_new_session_and_a_cached_method():
+    model = _model(
+        BACKEND
+        + """
+backend = Backend("sqlite://")
+other = Other()
+
+def use():
+    return backend.get_shared_engine(), backend.create_session(), backend.cached_session(), other.get_write_engine()
+
+def connect():
+    return backend.get_shared_engine().connect()
+"""
+    )
+    assert model.kind_of(_call(model, "backend.get_shared_engine()")) is Kind.ENGINE
+    assert model.kind_of(_call(model, "backend.create_session()")) is Kind.SESSION
+    assert model.kind_of(_call(model, "backend.cached_session()")) is None  # every caller shares it
+    assert model.kind_of(_call(model, "other.get_write_engine()")) is None
+    assert model.kind_of(_call(model, "backend.get_shared_engine().connect()")) is Kind.CONNECTION
+
+
+STATE = """
+from app.backend import Backend
+
+
+class Local:
+    def get_engine(self):
+        from app.backend import shared
+        return shared
+
+
+backend = Backend("sqlite://")
+local = Local()
+"""
+
+
+def _project() -> ProjectIndex:
+    summaries = [_summary(BACKEND, "app.backend"), _summary(STATE, "app.state")]
+    return ProjectIndex(Path("."), {summary.module: summary for summary in summaries})
+
+
+def test_facts_say_which_class_a_module_level_instance_is_of():
+    state = _summary(STATE, "app.state")
+    assert state.bindings["backend"] == "call:app.backend.Backend"
+    assert state.bindings["local"] == "call:app.state.Local"  # a class of its own module
+    backend = _summary(BACKEND, "app.backend")
+    assert backend.functions["Backend.get_write_engine"].returns == "kind:ENGINE"
+    assert backend.functions["Backend.create_session"].returns == "kind:SESSION"
+
+
+def test_the_index_knows_instances_and_classes_with_resource_methods():
+    index = _project()
+    assert index.instance_class("app.state.backend") == "app.backend.Backend"
+    assert index.instance_class("app.state.local") == "app.state.Local"
+    assert index.instance_class("app.backend.shared") is None  # an engine, not an instance of a project class
+    assert index.has_resource_methods("app.state.backend")
+    assert index.has_resource_methods("app.backend.Backend")
+    assert index.has_resource_methods("app.state.local")
+    assert not index.has_resource_methods("app.backend.Other")
+    assert index.tracks("app.state.backend") and index.tracks("app.backend.Backend")
+    assert not index.tracks("app.backend.Other")
+
+
+def test_a_method_of_an_object_from_another_module():
+    index = _project()
+    model = _model(
+        """
+from app import state
+from app.backend import Backend, Other
+from app.state import backend, local
+
+def use(given: Backend, other: Other):
+    return (
+        backend.get_write_engine(),
+        state.backend.create_session(),
+        local.get_engine(),
+        given.get_write_engine(),
+        backend.describe(),
+        other.get_write_engine(),
+    )
+""",
+        module="app.actions",
+        index=index,
+    )
+    assert model.kind_of(_call(model, "backend.get_write_engine()")) is Kind.ENGINE
+    assert model.kind_of(_call(model, "state.backend.create_session()")) is Kind.SESSION
+    assert model.kind_of(_call(model, "local.get_engine()")) is Kind.ENGINE
+    assert model.kind_of(_call(model, "given.get_write_engine()")) is Kind.ENGINE
+    assert model.kind_of(_call(model, "backend.describe()")) is None
+    assert model.kind_of(_call(model, "other.get_write_engine()")) is None
