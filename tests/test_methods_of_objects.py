@@ -108,14 +108,28 @@ def rebound():
 
 
 class Holder:
-    def __init__(self, given: Backend):
+    declared: Backend
+    declared_twice: Backend
+    declared_twice: Other
+
+    def __init__(self, given: Backend, anything):
         self.given = given
         self.module_level = backend
         self.built = Backend("sqlite://")
         self.optional = None
+        self.annotated: "Backend" = anything
+        self.declared_twice = anything
 
     def use(self):
-        return self.given.describe(), self.module_level.describe(), self.built.describe(), self.optional.describe()
+        return (
+            self.given.describe(),
+            self.module_level.describe(),
+            self.built.describe(),
+            self.optional.describe(),
+            self.declared.describe(),
+            self.annotated.describe(),
+            self.declared_twice.describe(),
+        )
 """
 
 
@@ -135,6 +149,9 @@ class Holder:
         ("self.module_level.describe()", "app.backend.Backend"),
         ("self.built.describe()", "app.backend.Backend"),
         ("self.optional.describe()", None),  # only ever None
+        ("self.declared.describe()", "app.backend.Backend"),  # a dataclass-style field
+        ("self.annotated.describe()", "app.backend.Backend"),
+        ("self.declared_twice.describe()", None),  # declarations that disagree
     ],
 )
 def test_the_class_of_a_receiver_comes_from_its_bindings(written: str, expected: str | None):

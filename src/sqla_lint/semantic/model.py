@@ -712,12 +712,37 @@ class ModuleModel:
         elif isinstance(receiver, cst.Attribute):
             if isinstance(receiver.value, cst.Name) and receiver.value.value in ("self", "cls"):
                 owner = self.class_for_receiver(receiver.value, receiver)
-                attributes = self.class_attributes.get(owner, {}) if owner is not None else {}
-                return self._agreed_class(attributes.get(receiver.attr.value, []), depth)
+                if owner is None:
+                    return None
+                declared = self._declared_attribute_class(owner, receiver.attr.value)
+                if declared is not None:
+                    return declared
+                return self._agreed_class(self.class_attributes.get(owner, {}).get(receiver.attr.value, []), depth)
         else:
             return None
         qualified = self.qualified_name(receiver)
         return self.index.instance_class(qualified) if qualified is not None and self.index is not None else None
+
+    def _declared_attribute_class(self, owner: cst.ClassDef, attribute: str) -> str | None:
+        """The class an annotation declares for an attribute: ``backend: Backend`` in the
+        class body (a dataclass field) or ``self.backend: Backend = ...`` in a method."""
+        declarations = [
+            assignment.annotation.annotation
+            for assignment in self.tree.class_body_assignments.get(owner, ())
+            if isinstance(assignment, cst.AnnAssign) and isinstance(assignment.target, cst.Name) and assignment.target.value == attribute
+        ]
+        declarations += [
+            assignment.annotation.annotation
+            for method in self.methods.get(owner, {}).values()
+            for assignment in self.tree.assignments_in.get(method, ())
+            if isinstance(assignment, cst.AnnAssign)
+            and isinstance(assignment.target, cst.Attribute)
+            and isinstance(assignment.target.value, cst.Name)
+            and assignment.target.value.value in ("self", "cls")
+            and assignment.target.attr.value == attribute
+        ]
+        found = {self.annotated_class(annotation) for annotation in declarations}
+        return found.pop() if len(found) == 1 else None
 
     def _local_instance_class(self, function: FunctionNode, name: str, depth: int) -> str | None | object:
         """The class of what ``function`` binds ``name`` to; ``_UNBOUND`` when it binds
