@@ -270,3 +270,57 @@ def use(given: Backend, other: Other):
     assert model.kind_of(_call(model, "given.get_write_engine()")) is Kind.ENGINE
     assert model.kind_of(_call(model, "backend.describe()")) is None
     assert model.kind_of(_call(model, "other.get_write_engine()")) is None
+
+
+def test_a_method_a_class_inherits_is_its_bases():
+    model = _model(
+        BACKEND
+        + """
+class Postgres(Backend):
+    pass
+
+
+class Described(Backend):
+    def get_write_engine(self):
+        return self.describe()
+
+
+postgres = Postgres("sqlite://")
+described = Described("sqlite://")
+
+def use():
+    return postgres.get_write_engine(), described.get_write_engine()
+"""
+    )
+    assert model.kind_of(_call(model, "postgres.get_write_engine()")) is Kind.ENGINE
+    assert model.kind_of(_call(model, "described.get_write_engine()")) is None  # its own override wins
+
+
+def test_the_index_finds_a_method_through_bases_in_other_modules():
+    subclass = _summary(
+        """
+from app.backend import Backend
+
+class Postgres(Backend):
+    def __init__(self):
+        super().__init__("sqlite://")
+
+class Renamed(Postgres):
+    pass
+
+postgres = Renamed()
+""",
+        "app.postgres",
+    )
+    summaries = [_summary(BACKEND, "app.backend"), subclass]
+    index = ProjectIndex(Path("."), {summary.module: summary for summary in summaries})
+    assert subclass.bases == {"Postgres": ["app.backend.Backend"], "Renamed": ["app.postgres.Postgres"]}
+    assert index.method("app.postgres.Renamed", "get_write_engine") == "app.backend.Backend.get_write_engine"
+    assert index.method("app.postgres.Renamed", "missing") is None
+    assert index.has_resource_methods("app.postgres.postgres")
+    model = _model(
+        "from app.postgres import postgres\n\ndef use():\n    return postgres.get_write_engine().connect()\n",
+        module="app.actions",
+        index=index,
+    )
+    assert model.kind_of(_call(model, "postgres.get_write_engine().connect()")) is Kind.CONNECTION

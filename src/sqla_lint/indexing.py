@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # ``x.dispose()``, or ``x.dispose`` handed to a hook: a module that disposes an engine it
 # was given (a class's ``close``, another module's shutdown hook) answers SQA501 and SQA505.
 DISPOSE_CALL = re.compile(rb"\.dispose\b")
-SUMMARY_FORMAT = 9  # 9: instances of a module's own classes (`call:mod.Cls`); 8: what each call passes, parameters a session is bound to; 7: parameters kept for the process, bases of classes without __init__, memoised call sites; 6: kept constructor parameters; 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
+SUMMARY_FORMAT = 9  # 9: instances of a module's own classes (`call:mod.Cls`), bases of every class; 8: what each call passes, parameters a session is bound to; 7: parameters kept for the process, bases of classes without __init__, memoised call sites; 6: kept constructor parameters; 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ class ModuleSummary:
     disposes: list[str] = field(default_factory=list)  # qualified receivers of `.dispose` (SQA505)
     pools: list[dict[str, object]] = field(default_factory=list)  # PoolSite.to_json() of each engine and pool (SQA506)
     shutdown_point: bool = False  # a lifespan, shutdown hook or asyncio.run entry point (SQA505)
-    bases: dict[str, list[str]] = field(default_factory=dict)  # class -> qualified bases, where it has no __init__
+    bases: dict[str, list[str]] = field(default_factory=dict)  # class -> its qualified project bases
 
     def to_json(self) -> dict[str, object]:
         """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
@@ -914,7 +914,8 @@ class ModuleFacts:
 
     def base_classes(self, class_def: ast.ClassDef) -> list[str]:
         """Qualified names of a class's bases: where it defines no ``__init__``, building it
-        runs the first base's (``class SqliteExecutionEngine(SqlAlchemyExecutionEngine): pass``)."""
+        runs the first base's (``class SqliteExecutionEngine(SqlAlchemyExecutionEngine): pass``);
+        a method it does not define is its bases' (``backend.get_write_engine()``)."""
         bases = []
         for base in class_def.bases:
             qualified = self.qualified_name(base)
@@ -1314,10 +1315,9 @@ class ModuleFacts:
                 kept_globally=self.kept_globally(function),
             )
         for name, class_def in self.classes.items():
-            if "__init__" not in self.methods.get(class_def, {}):
-                bases = [base for base in self.base_classes(class_def) if base.partition(".")[0] in project_packages]
-                if bases:
-                    summary.bases[name] = bases
+            bases = [base for base in self.base_classes(class_def) if base.partition(".")[0] in project_packages]
+            if bases:
+                summary.bases[name] = bases
         for call in self.calls:
             callee = self.qualified_name(call.func)
             if callee is None:

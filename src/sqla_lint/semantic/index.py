@@ -272,20 +272,39 @@ class ProjectIndex:
         tag, _, constructed = summary.bindings[name].partition(":")
         return constructed if tag == "call" else None
 
-    def has_resource_methods(self, qualified: str) -> bool:
+    def method(self, cls: str, name: str, depth: int = 0) -> str | None:
+        """The qualified name of the method ``cls.name`` runs: the class's own, or its
+        bases' in order (the first that defines it)."""
+        own = self.resolve_function_name(f"{cls}.{name}")
+        if own is not None or depth > _MAX_DEPTH:
+            return own
+        located = self._locate(cls, lambda summary, local: local in summary.bases)
+        if located is None:
+            return None
+        summary, local = located
+        for base in summary.bases[local]:
+            found = self.method(base, name, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def has_resource_methods(self, qualified: str, depth: int = 0) -> bool:
         """Whether ``qualified`` is a project class, or an instance of one, with a method
-        whose call gives a known kind: a module that names it may then create a resource
-        through it (``backend.get_write_engine().connect()``)."""
+        (its own or a base's) whose call gives a known kind: a module that names it may then
+        create a resource through it (``backend.get_write_engine().connect()``)."""
+        if depth > _MAX_DEPTH:
+            return False
         owner = self.instance_class(qualified) or qualified
-        located = self._locate(owner, lambda summary, name: any(f.startswith(f"{name}.") for f in summary.functions))
+        located = self._locate(owner, lambda summary, name: name in summary.bases or any(f.startswith(f"{name}.") for f in summary.functions))
         if located is None:
             return False
         summary, name = located
-        return any(
+        own = any(
             self.call_kind(f"{summary.module}.{method}") is not None
             for method, function in summary.functions.items()
             if function.returns and method.startswith(f"{name}.") and method.count(".") == 1
         )
+        return own or any(self.has_resource_methods(base, depth + 1) for base in summary.bases.get(name, ()))
 
     def value_kind(self, symbolic: str, depth: int = 0) -> Kind | None:
         tag, _, rest = symbolic.partition(":")

@@ -673,24 +673,37 @@ class ModuleModel:
         if not isinstance(func, cst.Attribute):
             return None
         owner = self.instance_class(func.value)
-        if owner is None:
-            return None
-        module, _, name = owner.rpartition(".")
-        if module == self.module_name and name in self.classes:
-            method = self.methods.get(self.classes[name], {}).get(func.attr.value)
-            if method is None or self.is_cached(method):
+        method = self._method_run(owner, func.attr.value) if owner is not None else None
+        if isinstance(method, cst.FunctionDef):
+            if self.is_cached(method):
                 return None
             borrowed = self.borrowed_session_param(method)
             if borrowed is not None and _passes(call, borrowed):
                 return None
             return self.return_kind(method)
-        if self.index is None:
+        if method is None or self.index is None:
             return None
-        qualified = f"{owner}.{func.attr.value}"
-        summary = self.index.function(qualified)
+        summary = self.index.function(method)
         if summary is None or (summary.borrowed_param and _passes(call, summary.borrowed_param)):
             return None
-        return self.index.call_kind(qualified)
+        return self.index.call_kind(method)
+
+    def _method_run(self, owner: str, name: str, depth: int = 0) -> cst.FunctionDef | str | None:
+        """The method ``owner.name`` runs, the class's own or its bases' in order: this
+        module's definition, or the qualified name of one the project index knows."""
+        module, _, local = owner.rpartition(".")
+        if module != self.module_name or local not in self.classes:
+            return self.index.method(owner, name) if self.index is not None else None
+        class_def = self.classes[local]
+        own = self.methods.get(class_def, {}).get(name)
+        if own is not None or depth > _MAX_INSTANCE_DEPTH:
+            return own
+        for base in class_def.bases:
+            base_class = self._class_named(base.value)
+            found = self._method_run(base_class, name, depth + 1) if base_class is not None else None
+            if found is not None:
+                return found
+        return None
 
     def instance_class(self, receiver: cst.BaseExpression, depth: int = 0) -> str | None:
         """The qualified name of the class ``receiver`` is an instance of, when its bindings
