@@ -324,3 +324,92 @@ postgres = Renamed()
         index=index,
     )
     assert model.kind_of(_call(model, "postgres.get_write_engine().connect()")) is Kind.CONNECTION
+
+
+REGISTRY = """
+class DatastoreBackend:
+    _backends = {}
+    _active_backend: "DatastoreBackend"
+
+    @classmethod
+    def set_active_backend(cls, schema):
+        cls._active_backend = cls._backends[schema]()
+
+    @classmethod
+    def get_active_backend(cls):
+        return cls._active_backend
+
+    def search(self, query):
+        raise NotImplementedError
+"""
+
+POSTGRES = """
+from sqlalchemy import create_engine
+
+from app.registry import DatastoreBackend
+
+_engine = create_engine("sqlite://")
+
+
+class PostgresBackend(DatastoreBackend):
+    def _get_write_engine(self):
+        return _engine
+
+    def _get_name(self):
+        return "postgres"
+
+
+class Replica(PostgresBackend):
+    pass
+"""
+
+
+def test_a_method_returning_a_declared_attribute_returns_an_instance_of_its_class():
+    registry = _summary(REGISTRY, "app.registry")
+    assert registry.functions["DatastoreBackend.get_active_backend"].returns == "call:app.registry.DatastoreBackend"
+    index = ProjectIndex(Path("."), {"app.registry": registry})
+    assert index.returned_instance("app.registry.DatastoreBackend.get_active_backend") == "app.registry.DatastoreBackend"
+    model = _model(REGISTRY + "\ndef use():\n    backend = DatastoreBackend.get_active_backend()\n    return backend.search(1)\n", "app.registry")
+    assert model.instance_class(_receiver(model, "backend.search(1)")) == "app.registry.DatastoreBackend"
+
+
+def test_a_method_only_the_project_subclasses_define_gives_what_they_all_return():
+    """The backend is chosen at run time among the project's subclasses: a method its
+    declared class lacks is one of theirs, and counts only where they agree."""
+    summaries = [_summary(REGISTRY, "app.registry"), _summary(POSTGRES, "app.postgres")]
+    index = ProjectIndex(Path("."), {summary.module: summary for summary in summaries})
+    assert index.overriding_methods("app.registry.DatastoreBackend", "_get_write_engine") == ["app.postgres.PostgresBackend._get_write_engine"]
+    assert index.has_resource_methods("app.registry.DatastoreBackend")
+    model = _model(
+        """
+from app.registry import DatastoreBackend
+
+def action():
+    backend = DatastoreBackend.get_active_backend()
+    return backend._get_write_engine().connect(), backend._get_name(), backend.search(1), backend.missing()
+""",
+        module="app.actions",
+        index=index,
+    )
+    assert model.kind_of(_call(model, "backend._get_write_engine().connect()")) is Kind.CONNECTION
+    assert model.kind_of(_call(model, "backend._get_name()")) is None
+    assert model.kind_of(_call(model, "backend.search(1)")) is None  # its own class defines it
+    assert model.kind_of(_call(model, "backend.missing()")) is None
+
+
+def test_subclasses_that_disagree_say_nothing():
+    other = """
+from app.registry import DatastoreBackend
+
+class SqliteBackend(DatastoreBackend):
+    def _get_write_engine(self):
+        return "sqlite"
+"""
+    summaries = [_summary(REGISTRY, "app.registry"), _summary(POSTGRES, "app.postgres"), _summary(other, "app.sqlite")]
+    index = ProjectIndex(Path("."), {summary.module: summary for summary in summaries})
+    model = _model(
+        "from app.registry import DatastoreBackend\n\ndef action(backend: DatastoreBackend):\n    return backend._get_write_engine()\n",
+        module="app.actions",
+        index=index,
+    )
+    assert model.kind_of(_call(model, "backend._get_write_engine()")) is None

@@ -341,8 +341,9 @@ class _Build:
 
     def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
         """Whether ``index`` makes the module relevant: the text test, then its names; or it
-        may define what an engine-creating function hands its engine to."""
-        if module_name_for(self.paths[relative]) in index.engine_handoff_modules:
+        may define what an engine-creating function hands its engine to, or a base of a
+        class whose methods give a resource."""
+        if module_name_for(self.paths[relative]) in index.defining_modules:
             return True
         return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
 
@@ -387,7 +388,7 @@ class _Build:
             uncached = [r for r in candidates if cache is None or not cache.references(r, self.digests[r])[0]]
             self.parse(uncached)
             pending = [relative for relative in candidates if partial.wants(self.references(relative, cache))]
-            handoff = partial.engine_handoff_modules
+            handoff = partial.defining_modules
             if handoff:
                 pending += [r for r in self.digests if r not in done and r not in pending and module_name_for(self.paths[r]) in handoff]
         # The last round tested every file left with the final index's names.

@@ -1175,6 +1175,7 @@ class ModuleFacts:
             qualified = self.qualified_name(node)
             if qualified is not None:
                 return f"ref:{qualified}"
+            return self._declared_instance(node)
         return None
 
     def _constructed_here(self, func: ast.expr) -> str | None:
@@ -1184,6 +1185,37 @@ class ModuleFacts:
         if isinstance(func, ast.Name) and func.id in self.classes:
             return f"call:{self.module}.{func.id}"
         return None
+
+    def _declared_instance(self, node: ast.expr) -> str | None:
+        """``call:app.backend.Backend`` for ``self.backend`` / ``cls.backend`` that the class
+        body declares ``backend: Backend`` (or ``"Backend"``, ``Backend | None``): a method
+        returning it (``return cls._active_backend``) returns an instance of that class."""
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            return None
+        owner = self.class_for_receiver(node.value, node)
+        declared = {
+            self._annotated_class(statement.annotation)
+            for statement in (self.class_body_assignments.get(owner, ()) if owner is not None else ())
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.target.id == node.attr
+        }
+        named = declared.pop() if len(declared) == 1 else None
+        return f"call:{named}" if named is not None else None
+
+    def _annotated_class(self, annotation: ast.expr) -> str | None:
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            try:
+                annotation = ast.parse(annotation.value, mode="eval").body
+            except SyntaxError:
+                return None
+        if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            if _is_none(annotation.right):
+                return self._annotated_class(annotation.left)
+            return self._annotated_class(annotation.right) if _is_none(annotation.left) else None
+        if isinstance(annotation, ast.Subscript) and self.qualified_name(annotation.value) == "typing.Optional":
+            return self._annotated_class(annotation.slice)
+        if isinstance(annotation, ast.Name) and annotation.id in self.classes:
+            return f"{self.module}.{annotation.id}"
+        return self.qualified_name(annotation) if isinstance(annotation, (ast.Name, ast.Attribute)) else None
 
     def _bound_parameters(self) -> dict[FunctionNode, set[str]]:
         """For each module-level function, the parameters a session (or session factory) it

@@ -261,16 +261,59 @@ class ProjectIndex:
             return self.value_kind(function.returns, depth + 1)
         return None
 
-    def instance_class(self, qualified: str) -> str | None:
+    def instance_class(self, qualified: str, depth: int = 0) -> str | None:
         """The class a project-level name is an instance of, when its module binds it to
-        ``Cls(...)``: ``app.state.backend`` -> ``app.backend.Backend``. What the class's
-        methods return is then :meth:`call_kind` of ``Cls.method``."""
+        ``Cls(...)`` (or to what a function returning one returns): ``app.state.backend`` ->
+        ``app.backend.Backend``. What the class's methods return is then :meth:`call_kind`
+        of ``Cls.method``."""
         located = self._locate(qualified, lambda summary, name: name in summary.bindings)
         if located is None:
             return None
         summary, name = located
-        tag, _, constructed = summary.bindings[name].partition(":")
-        return constructed if tag == "call" else None
+        return self._instance_of_value(summary.bindings[name], depth + 1)
+
+    def returned_instance(self, function: str, depth: int = 0) -> str | None:
+        """The class a project function (or method) returns an instance of:
+        ``DatastoreBackend.get_active_backend`` returning ``cls._active_backend`` that the
+        class declares ``_active_backend: "DatastoreBackend"``."""
+        summary = self.function(function)
+        if summary is None or not summary.returns or summary.is_cached:
+            return None
+        return self._instance_of_value(summary.returns, depth + 1)
+
+    def _instance_of_value(self, symbolic: str, depth: int) -> str | None:
+        if depth > _MAX_DEPTH:
+            return None
+        tag, _, rest = symbolic.partition(":")
+        if tag == "ref":
+            return self.instance_class(rest, depth + 1)
+        if tag != "call":
+            return None
+        if self.function(rest) is not None:
+            return self.returned_instance(rest, depth + 1)
+        return rest  # a class; or a name the project does not define, whose methods no one finds
+
+    @cached_property
+    def _subclasses(self) -> dict[str, list[str]]:
+        """Each project class (by its defining name) -> the project classes written with it as a base."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for summary in self.modules.values():
+            for name, bases in summary.bases.items():
+                for base in bases:
+                    found[self._defining_class(base)].append(f"{summary.module}.{name}")
+        return found
+
+    def _defining_class(self, cls: str) -> str:
+        """Where a class reached through re-exports is defined (its bases or methods say so)."""
+        located = self._locate(cls, lambda summary, name: name in summary.bases or any(f.startswith(f"{name}.") for f in summary.functions))
+        return f"{located[0].module}.{located[1]}" if located is not None else cls
+
+    def overriding_methods(self, cls: str, name: str) -> list[str]:
+        """The methods called ``name`` that the project's subclasses of ``cls`` (at any
+        depth) define: what ``obj.name()`` may run on an instance typed ``cls`` whose own
+        class does not define it (a backend chosen at run time among the project's)."""
+        found = (self.resolve_function_name(f"{subclass}.{name}") for subclass in sorted(self._all_subclasses(cls)))
+        return [method for method in found if method is not None]
 
     def method(self, cls: str, name: str, depth: int = 0) -> str | None:
         """The qualified name of the method ``cls.name`` runs: the class's own, or its
@@ -290,21 +333,49 @@ class ProjectIndex:
 
     def has_resource_methods(self, qualified: str, depth: int = 0) -> bool:
         """Whether ``qualified`` is a project class, or an instance of one, with a method
-        (its own or a base's) whose call gives a known kind: a module that names it may then
-        create a resource through it (``backend.get_write_engine().connect()``)."""
+        (its own, a base's, or one its project subclasses define) whose call gives a known
+        kind: a module that names it may then create a resource through it
+        (``backend.get_write_engine().connect()``)."""
         if depth > _MAX_DEPTH:
             return False
-        owner = self.instance_class(qualified) or qualified
-        located = self._locate(owner, lambda summary, name: name in summary.bases or any(f.startswith(f"{name}.") for f in summary.functions))
-        if located is None:
+        owner = self._defining_class(self.instance_class(qualified) or qualified)
+        if owner not in self._returning_methods and owner not in self._bases and owner not in self._subclasses:
             return False
-        summary, name = located
-        own = any(
-            self.call_kind(f"{summary.module}.{method}") is not None
-            for method, function in summary.functions.items()
-            if function.returns and method.startswith(f"{name}.") and method.count(".") == 1
+        return (
+            any(self.call_kind(method) is not None for method in self._returning_methods.get(owner, ()))
+            or any(self.has_resource_methods(base, depth + 1) for base in self._bases.get(owner, ()))
+            or any(self.call_kind(method) is not None for subclass in self._all_subclasses(owner) for method in self._returning_methods.get(subclass, ()))
         )
-        return own or any(self.has_resource_methods(base, depth + 1) for base in summary.bases.get(name, ()))
+
+    @cached_property
+    def _returning_methods(self) -> dict[str, list[str]]:
+        """Each project class -> its methods that return something the index can follow."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for summary in self.modules.values():
+            for name, function in summary.functions.items():
+                cls, dot, method = name.partition(".")
+                if dot and "." not in method and function.returns:
+                    found[f"{summary.module}.{cls}"].append(f"{summary.module}.{name}")
+        return found
+
+    @cached_property
+    def _bases(self) -> dict[str, list[str]]:
+        return {f"{summary.module}.{name}": bases for summary in self.modules.values() for name, bases in summary.bases.items()}
+
+    @cached_property
+    def class_names(self) -> list[str]:
+        """Every project class the index knows of: one with a method that returns something, or a base."""
+        return sorted(set(self._returning_methods) | set(self._bases))
+
+    def _all_subclasses(self, cls: str) -> set[str]:
+        found: set[str] = set()
+        pending = [self._defining_class(cls)]
+        while pending:
+            for subclass in self._subclasses.get(pending.pop(), ()):
+                if subclass not in found:
+                    found.add(subclass)
+                    pending.append(subclass)
+        return found
 
     def value_kind(self, symbolic: str, depth: int = 0) -> Kind | None:
         tag, _, rest = symbolic.partition(":")
@@ -509,9 +580,13 @@ class ProjectIndex:
         tracked: dict[str, set[str]] = defaultdict(set)
         for summary in self.modules.values():
             segment = {summary.module.rpartition(".")[2]}
-            for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases):
+            for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases, *summary.bases):
                 if self.tracks(f"{summary.module}.{name}"):
                     tracked[name.partition(".")[0]] |= segment
+        for cls in self.class_names:  # ``DatastoreBackend`` whose subclasses' methods give engines
+            if self.tracks(cls):
+                module, _, name = cls.rpartition(".")
+                tracked[name].add(module.rpartition(".")[2])
         return tracked
 
     @cached_property
@@ -570,6 +645,26 @@ class ProjectIndex:
                     parts = site.callee.split(".")
                     found.update(".".join(parts[:cut]) for cut in range(1, len(parts)))
         return frozenset(found)
+
+    @cached_property
+    def base_class_modules(self) -> frozenset[str]:
+        """Modules that may define a base of a project class whose methods give a resource:
+        an instance typed by the base (``DatastoreBackend.get_active_backend()``) may run
+        them, and what the base's own methods return says which objects are such instances.
+        Such a module need not mention SQLAlchemy at all."""
+        found: set[str] = set()
+        for cls, bases in self._bases.items():
+            if any(self.call_kind(method) is not None for method in self._returning_methods.get(cls, ())):
+                for base in bases:
+                    parts = base.split(".")
+                    found.update(".".join(parts[:cut]) for cut in range(1, len(parts)))
+        return frozenset(found)
+
+    @property
+    def defining_modules(self) -> frozenset[str]:
+        """Modules the index needs for what they define, whatever they refer to:
+        :attr:`engine_handoff_modules` and :attr:`base_class_modules`."""
+        return self.engine_handoff_modules | self.base_class_modules
 
     def relevance_names(self) -> dict[str, set[str]]:
         """The text test of :meth:`wants`: :meth:`tracked_names`, and the functions on an

@@ -674,6 +674,8 @@ class ModuleModel:
             return None
         owner = self.instance_class(func.value)
         method = self._method_run(owner, func.attr.value) if owner is not None else None
+        if owner is not None and method is None and self.index is not None:
+            return self._overriding_methods_kind(owner, func.attr.value)
         if isinstance(method, cst.FunctionDef):
             if self.is_cached(method):
                 return None
@@ -687,6 +689,14 @@ class ModuleModel:
         if summary is None or (summary.borrowed_param and _passes(call, summary.borrowed_param)):
             return None
         return self.index.call_kind(method)
+
+    def _overriding_methods_kind(self, owner: str, name: str) -> Kind | None:
+        """A method the receiver's class does not have but the project's subclasses of it
+        define (``backend._get_write_engine()`` on the ``DatastoreBackend`` chosen at run
+        time): the kind they all return, when every one returns the same known kind."""
+        assert self.index is not None
+        kinds = {self.index.call_kind(method) for method in self.index.overriding_methods(owner, name)}
+        return kinds.pop() if len(kinds) == 1 else None
 
     def _method_run(self, owner: str, name: str, depth: int = 0) -> cst.FunctionDef | str | None:
         """The method ``owner.name`` runs, the class's own or its bases' in order: this
@@ -772,12 +782,32 @@ class ModuleModel:
         found: set[str | None] = set()
         for value in values:
             if isinstance(value, cst.Call):
-                found.add(self._class_named(value.func))
+                found.add(self._call_instance_class(value, depth + 1))
             elif isinstance(value, (cst.Name, cst.Attribute)) and not _is_none(value):
                 found.add(self.instance_class(value, depth + 1))
             elif not _is_none(value):
                 return None
         return found.pop() if len(found) == 1 else None
+
+    def _call_instance_class(self, call: cst.Call, depth: int) -> str | None:
+        """The class of what ``call`` gives: the class it constructs, or the class of what
+        the function or method it runs returns (``DatastoreBackend.get_active_backend()``)."""
+        if depth > _MAX_INSTANCE_DEPTH:
+            return None
+        function = self.function_called(call)
+        func = call.func
+        if function is None and isinstance(func, cst.Attribute):
+            owner = self.instance_class(func.value, depth + 1) or self._class_named(func.value)
+            method = self._method_run(owner, func.attr.value) if owner is not None else None
+            if isinstance(method, str):
+                return self.index.returned_instance(method) if self.index is not None else None
+            function = method
+        if function is not None:
+            return None if self.is_cached(function) else self._agreed_class(self._returned_values(function), depth + 1)
+        qualified = self.qualified_name(func)
+        if qualified is not None and self.index is not None and self.index.function(qualified) is not None:
+            return self.index.returned_instance(qualified)
+        return self._class_named(func)
 
     def annotated_class(self, annotation: cst.BaseExpression) -> str | None:
         """The class an annotation names: ``Cls``, ``Cls | None``, ``Optional[Cls]``, ``"Cls"``."""
