@@ -318,6 +318,41 @@ reports = Reports(backend)
         _call_with_pool_of("reports.ping", "backend"),
     ),
     Case(
+        "SQA503-engine-from-a-method-of-the-backend-chosen-at-run-time",
+        "SQA503",
+        SYNC_HEADER
+        + """
+
+class DatastoreBackend:
+    _backends = {}
+    _active_backend: "DatastoreBackend"
+
+    @classmethod
+    def set_active_backend(cls, schema):
+        cls._active_backend = cls._backends[schema]()
+
+    @classmethod
+    def get_active_backend(cls):
+        return cls._active_backend
+
+
+class SqliteBackend(DatastoreBackend):
+    def _get_write_engine(self):
+        return engine
+
+
+DatastoreBackend._backends["sqlite"] = SqliteBackend
+DatastoreBackend.set_active_backend("sqlite")
+
+
+def run_triggers():
+    backend = DatastoreBackend.get_active_backend()
+    connection = backend._get_write_engine().connect()
+    return connection.execute(text("select 1")).scalar_one()
+""",
+        _call("run_triggers"),
+    ),
+    Case(
         "SQA401-session-from-a-method-of-a-factory-object",
         "SQA401",
         SYNC_HEADER
