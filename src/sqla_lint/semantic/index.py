@@ -305,8 +305,17 @@ class ProjectIndex:
 
     def _defining_class(self, cls: str) -> str:
         """Where a class reached through re-exports is defined (its bases or methods say so)."""
-        located = self._locate(cls, lambda summary, name: name in summary.bases or any(f.startswith(f"{name}.") for f in summary.functions))
+        classes = self._classes_by_module
+        located = self._locate(cls, lambda summary, name: name in classes.get(summary.module, ()))
         return f"{located[0].module}.{located[1]}" if located is not None else cls
+
+    @cached_property
+    def _classes_by_module(self) -> dict[str, set[str]]:
+        """The classes each module defines, as far as the summaries tell: those with methods or bases."""
+        return {
+            summary.module: {name.partition(".")[0] for name in summary.functions if "." in name} | set(summary.bases)
+            for summary in self.modules.values()
+        }
 
     def overriding_methods(self, cls: str, name: str) -> list[str]:
         """The methods called ``name`` that the project's subclasses of ``cls`` (at any
@@ -580,7 +589,7 @@ class ProjectIndex:
         tracked: dict[str, set[str]] = defaultdict(set)
         for summary in self.modules.values():
             segment = {summary.module.rpartition(".")[2]}
-            for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases, *summary.bases):
+            for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases):
                 if self.tracks(f"{summary.module}.{name}"):
                     tracked[name.partition(".")[0]] |= segment
         for cls in self.class_names:  # ``DatastoreBackend`` whose subclasses' methods give engines
