@@ -235,10 +235,10 @@ def test_the_index_knows_instances_and_classes_with_resource_methods():
     assert index.instance_class("app.state.backend") == "app.backend.Backend"
     assert index.instance_class("app.state.local") == "app.state.Local"
     assert index.instance_class("app.backend.shared") is None  # an engine, not an instance of a project class
-    assert index.has_resource_methods("app.state.backend")
-    assert index.has_resource_methods("app.backend.Backend")
-    assert index.has_resource_methods("app.state.local")
-    assert not index.has_resource_methods("app.backend.Other")
+    assert index.resource_methods("app.state.backend")
+    assert index.resource_methods("app.backend.Backend")
+    assert index.resource_methods("app.state.local")
+    assert not index.resource_methods("app.backend.Other")
     assert index.tracks("app.state.backend") and index.tracks("app.backend.Backend")
     assert not index.tracks("app.backend.Other")
 
@@ -317,7 +317,7 @@ postgres = Renamed()
     assert subclass.bases == {"Postgres": ["app.backend.Backend"], "Renamed": ["app.postgres.Postgres"]}
     assert index.method("app.postgres.Renamed", "get_write_engine") == "app.backend.Backend.get_write_engine"
     assert index.method("app.postgres.Renamed", "missing") is None
-    assert index.has_resource_methods("app.postgres.postgres")
+    assert index.resource_methods("app.postgres.postgres")
     model = _model(
         "from app.postgres import postgres\n\ndef use():\n    return postgres.get_write_engine().connect()\n",
         module="app.actions",
@@ -379,7 +379,13 @@ def test_a_method_only_the_project_subclasses_define_gives_what_they_all_return(
     summaries = [_summary(REGISTRY, "app.registry"), _summary(POSTGRES, "app.postgres")]
     index = ProjectIndex(Path("."), {summary.module: summary for summary in summaries})
     assert index.overriding_methods("app.registry.DatastoreBackend", "_get_write_engine") == ["app.postgres.PostgresBackend._get_write_engine"]
-    assert index.has_resource_methods("app.registry.DatastoreBackend")
+    # Not for relevance: a base of many classes would make every module naming it relevant.
+    assert not index.resource_methods("app.registry.DatastoreBackend")
+    assert index.resource_methods("app.postgres.Replica")  # its base's own method
+    # but what returns an instance of the base may give any of them
+    assert index.returned_resource_methods("app.registry.DatastoreBackend.get_active_backend") == {"_get_write_engine"}
+    assert index.tracks("app.registry.DatastoreBackend.get_active_backend")
+    assert not index.returned_resource_methods("app.postgres.PostgresBackend._get_write_engine")  # an engine, not an instance
     model = _model(
         """
 from app.registry import DatastoreBackend

@@ -91,6 +91,8 @@ class ProjectIndex:
         self.deployment: Deployment | None = None
         self._digest = digest  # known already when the summaries come from the index cache
         self._tracked: dict[str, bool] = {}
+        self._methods_tracked: dict[str, frozenset[str]] = {}
+        self._tracked_directly: dict[str, bool] = {}
         # The content hash of every file the build read, by absolute path: the result
         # cache's keys, so a run reads each file once.
         self.file_hashes: dict[str, str] = {}
@@ -340,21 +342,41 @@ class ProjectIndex:
                 return found
         return None
 
-    def has_resource_methods(self, qualified: str, depth: int = 0) -> bool:
-        """Whether ``qualified`` is a project class, or an instance of one, with a method
-        (its own, a base's, or one its project subclasses define) whose call gives a known
-        kind: a module that names it may then create a resource through it
-        (``backend.get_write_engine().connect()``)."""
+    def resource_methods(self, qualified: str, depth: int = 0) -> frozenset[str]:
+        """The names of the methods giving a known kind (``get_write_engine``) that
+        ``qualified`` has, as a project class or an instance of one: its own and its bases'.
+        A module that names it may then create a resource through it
+        (``backend.get_write_engine().connect()``). Methods only its subclasses define do
+        not count here: a base of many classes (``Source``) would make every module that
+        names it relevant; see :meth:`returned_resource_methods`."""
         if depth > _MAX_DEPTH:
-            return False
+            return frozenset()
         owner = self._defining_class(self.instance_class(qualified) or qualified)
-        if owner not in self._returning_methods and owner not in self._bases and owner not in self._subclasses:
-            return False
-        return (
-            any(self.call_kind(method) is not None for method in self._returning_methods.get(owner, ()))
-            or any(self.has_resource_methods(base, depth + 1) for base in self._bases.get(owner, ()))
-            or any(self.call_kind(method) is not None for subclass in self._all_subclasses(owner) for method in self._returning_methods.get(subclass, ()))
+        names = frozenset(method.rpartition(".")[2] for method in self._returning_methods.get(owner, ()) if self.call_kind(method) is not None)
+        return names.union(*(self.resource_methods(base, depth + 1) for base in self._bases.get(owner, ())))
+
+    def returned_resource_methods(self, qualified: str) -> frozenset[str]:
+        """For a project function (or method) that returns an instance of a class: the
+        names of the methods giving a known kind that the instance may have, its class's,
+        its bases', and, since it may be of any of them, its project subclasses'
+        (``DatastoreBackend.get_active_backend()`` returning the backend chosen at run time)."""
+        cls = self.returned_instance(qualified)
+        if cls is None:
+            return frozenset()
+        return self.resource_methods(cls).union(
+            method.rpartition(".")[2]
+            for subclass in self._all_subclasses(cls)
+            for method in self._returning_methods.get(subclass, ())
+            if self.call_kind(method) is not None
         )
+
+    def methods_tracked(self, qualified: str) -> frozenset[str]:
+        """The resource methods through which the model could learn a kind from
+        ``qualified`` (:meth:`resource_methods`, :meth:`returned_resource_methods`)."""
+        known = self._methods_tracked.get(qualified)
+        if known is None:
+            known = self._methods_tracked[qualified] = self.resource_methods(qualified) | self.returned_resource_methods(qualified)
+        return known
 
     @cached_property
     def _returning_methods(self) -> dict[str, list[str]]:
@@ -371,10 +393,6 @@ class ProjectIndex:
     def _bases(self) -> dict[str, list[str]]:
         return {f"{summary.module}.{name}": bases for summary in self.modules.values() for name, bases in summary.bases.items()}
 
-    @cached_property
-    def class_names(self) -> list[str]:
-        """Every project class the index knows of: one with a method that returns something, or a base."""
-        return sorted(set(self._returning_methods) | set(self._bases))
 
     def _all_subclasses(self, cls: str) -> set[str]:
         found: set[str] = set()
@@ -554,14 +572,20 @@ class ProjectIndex:
 
     def tracks(self, qualified: str) -> bool:
         """Whether the model, asking about ``qualified``, could learn a kind from the index:
-        a project name bound to a kind, or a modelled library reached through the project."""
+        a project name bound to a kind, a modelled library reached through the project, or
+        a class or instance whose methods give one (:meth:`methods_tracked`)."""
         known = self._tracked.get(qualified)
         if known is None:
+            known = self._tracked[qualified] = self._tracks_directly(qualified) or bool(self.methods_tracked(qualified))
+        return known
+
+    def _tracks_directly(self, qualified: str) -> bool:
+        known = self._tracked_directly.get(qualified)
+        if known is None:
             external = self.external_name(qualified)
-            known = self._tracked[qualified] = (
+            known = self._tracked_directly[qualified] = (
                 self.symbol_kind(qualified) is not None
                 or self.call_kind(qualified) is not None
-                or self.has_resource_methods(qualified)
                 or (external is not None and external.partition(".")[0] in KNOWN_ROOTS)
             )
         return known
@@ -592,7 +616,7 @@ class ProjectIndex:
             for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases):
                 if self.tracks(f"{summary.module}.{name}"):
                     tracked[name.partition(".")[0]] |= segment
-        for cls in self.class_names:  # ``DatastoreBackend`` whose subclasses' methods give engines
+        for cls in self._bases:  # ``Replica(Backend)``, whose methods are its base's
             if self.tracks(cls):
                 module, _, name = cls.rpartition(".")
                 tracked[name].add(module.rpartition(".")[2])
@@ -715,7 +739,17 @@ class ProjectIndex:
             return False
         if referenced is None:
             referenced = resolved_references(source, module_name, is_package, tree)
-        return referenced is None or any(self.tracks(qualified) for qualified in self._internal(referenced))
+        return referenced is None or any(self._used_here(qualified, source) for qualified in self._internal(referenced))
+
+    def _used_here(self, qualified: str, source: bytes) -> bool:
+        """A tracked name, and for one tracked only through its methods (a class, an
+        instance: ``Database`` is named in most of a project), a call of one of them."""
+        if self._tracks_directly(qualified):
+            return True
+        methods = self.methods_tracked(qualified)
+        if not methods:
+            return False
+        return re.search(rb"\.\s*(?:" + b"|".join(re.escape(name.encode()) for name in sorted(methods)) + rb")\s*\(", source) is not None
 
     def wants(self, referenced: set[str] | None) -> bool:
         """Whether a module not yet summarised should be, given what it refers to: it uses

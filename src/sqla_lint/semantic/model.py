@@ -42,8 +42,7 @@ if TYPE_CHECKING:
     from .index import ProjectIndex
 
 
-_UNBOUND = object()
-_MAX_INSTANCE_DEPTH = 8  # ``self.a = self.b`` chains, and cycles between them
+_MAX_INSTANCE_DEPTH = 8  # bases of bases, and cycles among them
 
 # What a call passes that is a connection its caller owns (see ``passed_for_parameter``).
 _CONNECTION_VALUES = frozenset(f"kind:{kind.name}" for kind in (Kind.CONNECTION, Kind.ASYNC_CONNECTION, Kind.BORROWED_CONNECTION))
@@ -101,6 +100,11 @@ class ModuleModel:
         self.factories = factories
         self._kind_cache: dict[cst.CSTNode, Kind | None] = {}
         self._in_progress: set[cst.CSTNode] = set()
+        # What :meth:`instance_class` found, by binding: (function or None, name),
+        # (class, attribute), a call, a function's returns.
+        self._class_cache: dict[Any, str | None] = {}
+        self._class_in_progress: set[Any] = set()
+        self._bindings_cache: dict[FunctionNode, dict[str, list[cst.BaseExpression] | cst.Param]] = {}
 
         self.module_functions: dict[str, cst.FunctionDef] = {}
         self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = defaultdict(dict)
@@ -715,36 +719,72 @@ class ModuleModel:
                 return found
         return None
 
-    def instance_class(self, receiver: cst.BaseExpression, depth: int = 0) -> str | None:
+    def instance_class(self, receiver: cst.BaseExpression) -> str | None:
         """The qualified name of the class ``receiver`` is an instance of, when its bindings
         agree on one: a name bound to ``Cls(...)`` (in a function or at module level), a
         parameter annotated ``Cls`` (or ``Cls | None``, ``Optional[Cls]``, ``"Cls"``),
-        ``self.attr`` that the class binds to one of these, or a project name the index
-        knows is bound to ``Cls(...)`` in its module."""
-        if depth > _MAX_INSTANCE_DEPTH:
-            return None
+        ``self.attr`` that the class declares or binds to one of these, or a project name
+        the index knows is bound to ``Cls(...)`` in its module. Remembered per binding."""
         if isinstance(receiver, cst.Name):
             function = self.tree.function_of(receiver)
             while function is not None:
-                local = self._local_instance_class(function, receiver.value, depth)
-                if local is not _UNBOUND:
-                    return local  # type: ignore[return-value]
+                if receiver.value in self._instance_bindings(function):
+                    return self._remembered_class((function, receiver.value), self._bound_class)
                 function = self.tree.enclosing_function.get(function)
             if receiver.value in self.module_bindings:
-                return self._agreed_class(self.module_bindings[receiver.value], depth)
+                return self._remembered_class((None, receiver.value), self._bound_class)
         elif isinstance(receiver, cst.Attribute):
             if isinstance(receiver.value, cst.Name) and receiver.value.value in ("self", "cls"):
                 owner = self.class_for_receiver(receiver.value, receiver)
-                if owner is None:
-                    return None
-                declared = self._declared_attribute_class(owner, receiver.attr.value)
-                if declared is not None:
-                    return declared
-                return self._agreed_class(self.class_attributes.get(owner, {}).get(receiver.attr.value, []), depth)
+                return self._remembered_class((owner, receiver.attr.value), self._attribute_class) if owner is not None else None
         else:
             return None
         qualified = self.qualified_name(receiver)
         return self.index.instance_class(qualified) if qualified is not None and self.index is not None else None
+
+    def _remembered_class(self, key: Any, compute: Callable[[Any], str | None]) -> str | None:
+        """Cached per binding; None while the binding is being computed, which ends cycles
+        such as ``df = df.merge(...)``."""
+        if key in self._class_cache:
+            return self._class_cache[key]
+        if key in self._class_in_progress:
+            return None
+        self._class_in_progress.add(key)
+        try:
+            found = compute(key)
+        finally:
+            self._class_in_progress.discard(key)
+        self._class_cache[key] = found
+        return found
+
+    def _instance_bindings(self, function: FunctionNode) -> dict[str, list[cst.BaseExpression] | cst.Param]:
+        """What a function binds each name to: its parameter, or the values assigned."""
+        known = self._bindings_cache.get(function)
+        if known is None:
+            known = {}
+            for assignment in self.tree.assignments_in.get(function, ()):
+                for name, value in assigned_names(assignment):
+                    values = known.setdefault(name, [])
+                    if isinstance(values, list):
+                        values.append(value)
+            if isinstance(function, cst.FunctionDef):
+                known.update((param.name.value, param) for param in all_params(function.params))
+            self._bindings_cache[function] = known
+        return known
+
+    def _bound_class(self, key: tuple[FunctionNode | None, str]) -> str | None:
+        function, name = key
+        bound = self.module_bindings[name] if function is None else self._instance_bindings(function)[name]
+        if isinstance(bound, cst.Param):
+            return self.annotated_class(bound.annotation.annotation) if bound.annotation is not None else None
+        return self._agreed_class(bound)
+
+    def _attribute_class(self, key: tuple[cst.ClassDef, str]) -> str | None:
+        owner, attribute = key
+        declared = self._declared_attribute_class(owner, attribute)
+        if declared is not None:
+            return declared
+        return self._agreed_class(self.class_attributes.get(owner, {}).get(attribute, []))
 
     def _declared_attribute_class(self, owner: cst.ClassDef, attribute: str) -> str | None:
         """The class an annotation declares for an attribute: ``backend: Backend`` in the
@@ -767,47 +807,40 @@ class ModuleModel:
         found = {self.annotated_class(annotation) for annotation in declarations}
         return found.pop() if len(found) == 1 else None
 
-    def _local_instance_class(self, function: FunctionNode, name: str, depth: int) -> str | None | object:
-        """The class of what ``function`` binds ``name`` to; ``_UNBOUND`` when it binds
-        nothing by that name (the name is then an enclosing scope's)."""
-        if isinstance(function, cst.FunctionDef):
-            for param in all_params(function.params):
-                if param.name.value == name:
-                    return self.annotated_class(param.annotation.annotation) if param.annotation is not None else None
-        values = [value for assignment in self.tree.assignments_in.get(function, ()) for assigned, value in assigned_names(assignment) if assigned == name]
-        return self._agreed_class(values, depth) if values else _UNBOUND
-
-    def _agreed_class(self, values: list[cst.BaseExpression], depth: int) -> str | None:
+    def _agreed_class(self, values: list[cst.BaseExpression]) -> str | None:
         """The one class every value (``None`` aside) is an instance of, or None."""
         found: set[str | None] = set()
         for value in values:
             if isinstance(value, cst.Call):
-                found.add(self._call_instance_class(value, depth + 1))
+                found.add(self._remembered_class(value, self._call_instance_class))
             elif isinstance(value, (cst.Name, cst.Attribute)) and not _is_none(value):
-                found.add(self.instance_class(value, depth + 1))
+                found.add(self.instance_class(value))
             elif not _is_none(value):
+                return None
+            if len(found) > 1 or None in found:
                 return None
         return found.pop() if len(found) == 1 else None
 
-    def _call_instance_class(self, call: cst.Call, depth: int) -> str | None:
+    def _call_instance_class(self, call: cst.Call) -> str | None:
         """The class of what ``call`` gives: the class it constructs, or the class of what
         the function or method it runs returns (``DatastoreBackend.get_active_backend()``)."""
-        if depth > _MAX_INSTANCE_DEPTH:
-            return None
         function = self.function_called(call)
         func = call.func
         if function is None and isinstance(func, cst.Attribute):
-            owner = self.instance_class(func.value, depth + 1) or self._class_named(func.value)
+            owner = self.instance_class(func.value) or self._class_named(func.value)
             method = self._method_run(owner, func.attr.value) if owner is not None else None
             if isinstance(method, str):
                 return self.index.returned_instance(method) if self.index is not None else None
             function = method
         if function is not None:
-            return None if self.is_cached(function) else self._agreed_class(self._returned_values(function), depth + 1)
+            return None if self.is_cached(function) else self._remembered_class(function, self._returned_class)
         qualified = self.qualified_name(func)
         if qualified is not None and self.index is not None and self.index.function(qualified) is not None:
             return self.index.returned_instance(qualified)
         return self._class_named(func)
+
+    def _returned_class(self, function: cst.FunctionDef) -> str | None:
+        return self._agreed_class(self._returned_values(function))
 
     def annotated_class(self, annotation: cst.BaseExpression) -> str | None:
         """The class an annotation names: ``Cls``, ``Cls | None``, ``Optional[Cls]``, ``"Cls"``."""
