@@ -419,3 +419,16 @@ class SqliteBackend(DatastoreBackend):
         index=index,
     )
     assert model.kind_of(_call(model, "backend._get_write_engine()")) is None
+
+
+def test_a_class_tracked_through_its_methods_makes_a_file_relevant_only_where_it_calls_one():
+    """A model class with a resource method is named in most modules of a project; only a
+    module that calls one of those methods can create a resource through it."""
+    index = _project()
+    assert index.methods_tracked("app.backend.Backend") == {"get_write_engine", "get_shared_engine", "create_session"}
+    calls = b"from app.backend import Backend\n\ndef f(backend: Backend):\n    return backend.get_write_engine().connect()\n"
+    names = b"from app.backend import Backend\n\ndef f(backend: Backend):\n    return backend.describe()\n"
+    assert index.used_by(calls, "app.actions")
+    assert not index.used_by(names, "app.actions")
+    # a name bound to a kind is tracked as before, whatever the file calls
+    assert index.used_by(b"from app.backend import shared\n\ndef f():\n    return shared\n", "app.actions")
