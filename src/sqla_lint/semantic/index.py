@@ -93,6 +93,8 @@ class ProjectIndex:
         self._tracked: dict[str, bool] = {}
         self._methods_tracked: dict[str, frozenset[str]] = {}
         self._tracked_directly: dict[str, bool] = {}
+        self._defining_classes: dict[str, str] = {}
+        self._resource_methods: dict[str, frozenset[str]] = {}
         # The content hash of every file the build read, by absolute path: the result
         # cache's keys, so a run reads each file once.
         self.file_hashes: dict[str, str] = {}
@@ -307,9 +309,12 @@ class ProjectIndex:
 
     def _defining_class(self, cls: str) -> str:
         """Where a class reached through re-exports is defined (its bases or methods say so)."""
-        classes = self._classes_by_module
-        located = self._locate(cls, lambda summary, name: name in classes.get(summary.module, ()))
-        return f"{located[0].module}.{located[1]}" if located is not None else cls
+        known = self._defining_classes.get(cls)
+        if known is None:
+            classes = self._classes_by_module
+            located = self._locate(cls, lambda summary, name: name in classes.get(summary.module, ()))
+            known = self._defining_classes[cls] = f"{located[0].module}.{located[1]}" if located is not None else cls
+        return known
 
     @cached_property
     def _classes_by_module(self) -> dict[str, set[str]]:
@@ -352,8 +357,14 @@ class ProjectIndex:
         if depth > _MAX_DEPTH:
             return frozenset()
         owner = self._defining_class(self.instance_class(qualified) or qualified)
-        names = frozenset(method.rpartition(".")[2] for method in self._returning_methods.get(owner, ()) if self.call_kind(method) is not None)
-        return names.union(*(self.resource_methods(base, depth + 1) for base in self._bases.get(owner, ())))
+        if owner not in self._returning_methods and owner not in self._bases:
+            return frozenset()
+        known = self._resource_methods.get(owner)
+        if known is None:
+            names = frozenset(method.rpartition(".")[2] for method in self._returning_methods.get(owner, ()) if self.call_kind(method) is not None)
+            known = names.union(*(self.resource_methods(base, depth + 1) for base in self._bases.get(owner, ())))
+            self._resource_methods[owner] = known
+        return known
 
     def returned_resource_methods(self, qualified: str) -> frozenset[str]:
         """For a project function (or method) that returns an instance of a class: the
