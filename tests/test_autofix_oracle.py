@@ -90,6 +90,17 @@ def _call(name: str, *args: Any) -> Callable[[dict[str, Any]], int]:
     return scenario
 
 
+def _call_with_pool_of(method: str, backend: str) -> Callable[[dict[str, Any]], int]:
+    """``reports.ping()``, then the connections checked out of the engine ``backend`` made."""
+
+    def scenario(namespace: dict[str, Any]) -> int:
+        holder, _, name = method.partition(".")
+        getattr(namespace[holder], name)()
+        return namespace[backend].get_write_engine().pool.checkedout()
+
+    return scenario
+
+
 def _call_failing(name: str) -> Callable[[dict[str, Any]], int]:
     def scenario(namespace: dict[str, Any]) -> int:
         with pytest.raises(RuntimeError):
@@ -257,6 +268,109 @@ def report(fail):
     return len(first), len(rest)
 """,
         _call_failing("report"),
+    ),
+    Case(
+        "SQA503-engine-from-a-method-of-an-object",
+        "SQA503",
+        SYNC_HEADER
+        + """
+
+class Backend:
+    def get_write_engine(self):
+        return engine
+
+
+backend = Backend()
+
+
+def ping():
+    conn = backend.get_write_engine().connect()
+    return conn.execute(text("select 1")).scalar_one()
+""",
+        _call("ping"),
+    ),
+    Case(
+        "SQA503-engine-made-in-init-from-a-method-of-an-object",
+        "SQA503",
+        SYNC_HEADER
+        + """
+
+class Backend:
+    def __init__(self):
+        self._engine = create_engine("sqlite://", poolclass=QueuePool)
+
+    def get_write_engine(self):
+        return self._engine
+
+
+class Reports:
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    def ping(self):
+        conn = self.backend.get_write_engine().connect()
+        conn.execute(text("select 1"))
+
+
+backend = Backend()
+reports = Reports(backend)
+""",
+        _call_with_pool_of("reports.ping", "backend"),
+    ),
+    Case(
+        "SQA503-engine-from-a-method-of-the-backend-chosen-at-run-time",
+        "SQA503",
+        SYNC_HEADER
+        + """
+
+class DatastoreBackend:
+    _backends = {}
+    _active_backend: "DatastoreBackend"
+
+    @classmethod
+    def set_active_backend(cls, schema):
+        cls._active_backend = cls._backends[schema]()
+
+    @classmethod
+    def get_active_backend(cls):
+        return cls._active_backend
+
+
+class SqliteBackend(DatastoreBackend):
+    def _get_write_engine(self):
+        return engine
+
+
+DatastoreBackend._backends["sqlite"] = SqliteBackend
+DatastoreBackend.set_active_backend("sqlite")
+
+
+def run_triggers():
+    backend = DatastoreBackend.get_active_backend()
+    connection = backend._get_write_engine().connect()
+    return connection.execute(text("select 1")).scalar_one()
+""",
+        _call("run_triggers"),
+    ),
+    Case(
+        "SQA401-session-from-a-method-of-a-factory-object",
+        "SQA401",
+        SYNC_HEADER
+        + """
+
+class SessionFactory:
+    def create_session(self) -> Session:
+        return SessionLocal()
+
+
+factory = SessionFactory()
+
+
+def first_value():
+    db = factory.create_session()
+    return db.execute(text("select 1")).scalar_one()
+""",
+        _call("first_value"),
     ),
     Case(
         "SQA503-async-never-closed",

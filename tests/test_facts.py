@@ -532,7 +532,8 @@ def test_a_subclass_without_init_is_built_by_its_base_constructor():
         "from app.execution import ExecutionEngine\nclass Sqlite(ExecutionEngine):\n    pass\nclass Own(ExecutionEngine):\n    def __init__(self, engine):\n        self.other = engine\n",
         module="app.sqlite",
     )
-    assert sub.bases == {"Sqlite": ["app.execution.ExecutionEngine"]}
+    # every class's project bases (methods it does not define are theirs); its own __init__ still wins
+    assert sub.bases == {"Sqlite": ["app.execution.ExecutionEngine"], "Own": ["app.execution.ExecutionEngine"]}
     index = ProjectIndex(Path("."), {s.module: s for s in (base, sub)})
     assert index.called_function("app.sqlite.Sqlite") == "app.execution.ExecutionEngine.__init__"
     assert index.disposes_what_it_keeps("app.sqlite.Sqlite", "engine", None)

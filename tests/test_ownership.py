@@ -183,3 +183,32 @@ def test_where_a_failure_ends_the_process():
         "loop": False,
     }
     assert model.failure_ends_the_process(None)
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "helper(conn)",
+        "result = helper(conn)",
+        "a, b = helper(conn)",
+        "[a, *rest] = helper(conn)",
+        "(a, b), c = helper(conn)",
+        "a, b = service.split(conn, 1)",
+    ],
+)
+def test_a_named_connection_passed_into_a_call_stays_the_callers(use: str):
+    """SPEC, "leaks naive tools miss": `a, b = helper(conn)` is no escape of `conn`; the
+    call's result, whatever its shape, is not the connection."""
+    outcomes = _outcomes(
+        f"""
+        from sqlalchemy import create_engine
+        from app.reports import helper, service
+
+        engine = create_engine("sqlite://")
+
+        def report():
+            conn = engine.connect()
+            {use}
+        """
+    )
+    assert outcomes == {"report": Outcome.NEVER_CLOSED}

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 # ``x.dispose()``, or ``x.dispose`` handed to a hook: a module that disposes an engine it
 # was given (a class's ``close``, another module's shutdown hook) answers SQA501 and SQA505.
 DISPOSE_CALL = re.compile(rb"\.dispose\b")
-SUMMARY_FORMAT = 9  # 9: the branches a pool is made in; 8: what each call passes, parameters a session is bound to; 7: parameters kept for the process, bases of classes without __init__, memoised call sites; 6: kept constructor parameters; 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
+SUMMARY_FORMAT = 10  # 10: instances of a module's own classes (`call:mod.Cls`), bases of every class; 9: the branches a pool is made in; 8: what each call passes, parameters a session is bound to; 7: parameters kept for the process, bases of classes without __init__, memoised call sites; 6: kept constructor parameters; 2: engine-creating functions; 3: content hashes; 4: facts from CPython's tree; 5: compatibility modules, classes called
 
 
 @dataclass(frozen=True)
@@ -458,10 +458,11 @@ class _Build:
 
     def wanted(self, index: ProjectIndex, relative: str, cache: IndexCache | None) -> bool:
         """Whether ``index`` makes the module relevant: the text test, then its names; or it
-        may define what an engine-creating function hands its engine to."""
+        may define what an engine-creating function hands its engine to, or a base of a
+        class whose methods give a resource."""
         if relative in self.installed_modules:
             return self.installed_wanted(index, relative, cache)
-        if self.module_of(relative) in index.engine_handoff_modules:
+        if self.module_of(relative) in index.defining_modules:
             return True
         return index.relevance_matcher.matches(self.contents[relative]) and index.wants(self.references(relative, cache))
 
@@ -521,7 +522,7 @@ class _Build:
                 for relative in candidates
                 if (partial.uses_tracked if relative in self.installed_modules else partial.wants)(self.references(relative, cache))
             ]
-            handoff = partial.engine_handoff_modules
+            handoff = partial.defining_modules
             if handoff:
                 pending += [
                     r

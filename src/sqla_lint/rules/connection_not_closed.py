@@ -16,7 +16,10 @@ class ConnectionNotClosed(Rule):
     Finds `engine.connect()`, `engine.begin()` and `engine.raw_connection()` (and the
     `AsyncEngine` versions) called outside `with` / `async with`, where the connection is
     not closed on every path. The engine is recognised by what it is: a name bound to
-    `create_engine(...)` / `create_async_engine(...)`, or annotated `Engine` / `AsyncEngine`.
+    `create_engine(...)` / `create_async_engine(...)`, annotated `Engine` / `AsyncEngine`,
+    or returned by a project function or by a method of an object whose class is known
+    (`backend.get_write_engine().connect()`, where `backend` is bound to `Backend(...)`,
+    annotated `Backend`, or set so on `self`); never guessed from a method's name.
 
     It also finds two connections without a name of their own:
 

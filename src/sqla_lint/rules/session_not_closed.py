@@ -12,7 +12,11 @@ class SessionNotClosed(Rule):
     ## What it does
     Finds a `Session` or `AsyncSession` that is created and can reach the end of its
     scope without being closed: never closed, closed only on the success path, closed in
-    one branch only, or yielded by a dependency with no close after the `yield`.
+    one branch only, or yielded by a dependency with no close after the `yield`. A session
+    comes from a session class, a factory, or a project function or method that returns
+    a new one: `factory.create_session()` counts where `factory`'s class is known (bound
+    to `SessionFactory(...)`, annotated, or set so on `self`) and that method returns a
+    new session.
 
     `commit()` and `rollback()` are not `close()`, but SQLAlchemy gives the connection
     back to the pool when the transaction ends. So a session whose every path, exceptions

@@ -102,7 +102,7 @@ class ModuleSummary:
     disposes: list[str] = field(default_factory=list)  # qualified receivers of `.dispose` (SQA505)
     pools: list[dict[str, object]] = field(default_factory=list)  # PoolSite.to_json() of each engine and pool (SQA506)
     shutdown_point: bool = False  # a lifespan, shutdown hook or asyncio.run entry point (SQA505)
-    bases: dict[str, list[str]] = field(default_factory=dict)  # class -> qualified bases, where it has no __init__
+    bases: dict[str, list[str]] = field(default_factory=dict)  # class -> its qualified project bases
 
     def to_json(self) -> dict[str, object]:
         """What ``dataclasses.asdict`` gives, built directly: asdict deep-copies every
@@ -693,7 +693,8 @@ class ModuleFacts(KindResolver):
 
     def base_classes(self, class_def: ast.ClassDef) -> list[str]:
         """Qualified names of a class's bases: where it defines no ``__init__``, building it
-        runs the first base's (``class SqliteExecutionEngine(SqlAlchemyExecutionEngine): pass``)."""
+        runs the first base's (``class SqliteExecutionEngine(SqlAlchemyExecutionEngine): pass``);
+        a method it does not define is its bases' (``backend.get_write_engine()``)."""
         bases = []
         for base in class_def.bases:
             qualified = self.qualified_name(base)
@@ -948,12 +949,52 @@ class ModuleFacts(KindResolver):
             function = self.function_called(node)
             if function is not None and not self.is_cached(function):
                 return self.symbolic_return(function)
-            return None
+            return self._constructed_here(func)
         if isinstance(node, (ast.Name, ast.Attribute)):
             qualified = self.qualified_name(node)
             if qualified is not None:
                 return f"ref:{qualified}"
+            return self._declared_instance(node)
         return None
+
+    def _constructed_here(self, func: ast.expr) -> str | None:
+        """``call:app.state.Backend`` for ``Backend(...)`` of a class this module defines: an
+        instance other modules import (``from app.state import backend``) then has a known
+        class, whose methods' returns the index knows (``backend.get_write_engine()``)."""
+        if isinstance(func, ast.Name) and func.id in self.classes:
+            return f"call:{self.module}.{func.id}"
+        return None
+
+    def _declared_instance(self, node: ast.expr) -> str | None:
+        """``call:app.backend.Backend`` for ``self.backend`` / ``cls.backend`` that the class
+        body declares ``backend: Backend`` (or ``"Backend"``, ``Backend | None``): a method
+        returning it (``return cls._active_backend``) returns an instance of that class."""
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            return None
+        owner = self.class_for_receiver(node.value, node)
+        declared = {
+            self._annotated_class(statement.annotation)
+            for statement in (self.class_body_assignments.get(owner, ()) if owner is not None else ())
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.target.id == node.attr
+        }
+        named = declared.pop() if len(declared) == 1 else None
+        return f"call:{named}" if named is not None else None
+
+    def _annotated_class(self, annotation: ast.expr) -> str | None:
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            try:
+                annotation = ast.parse(annotation.value, mode="eval").body
+            except (SyntaxError, ValueError):
+                return None
+        if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            if _is_none(annotation.right):
+                return self._annotated_class(annotation.left)
+            return self._annotated_class(annotation.right) if _is_none(annotation.left) else None
+        if isinstance(annotation, ast.Subscript) and self.qualified_name(annotation.value) == "typing.Optional":
+            return self._annotated_class(annotation.slice)
+        if isinstance(annotation, ast.Name) and annotation.id in self.classes:
+            return f"{self.module}.{annotation.id}"
+        return self.qualified_name(annotation) if isinstance(annotation, (ast.Name, ast.Attribute)) else None
 
     def _bound_parameters(self) -> dict[FunctionNode, set[str]]:
         """For each module-level function, the parameters a session (or session factory) it
@@ -1082,10 +1123,9 @@ class ModuleFacts(KindResolver):
                 kept_globally=self.kept_globally(function),
             )
         for name, class_def in self.classes.items():
-            if "__init__" not in self.methods.get(class_def, {}):
-                bases = [base for base in self.base_classes(class_def) if base.partition(".")[0] in project_packages]
-                if bases:
-                    summary.bases[name] = bases
+            bases = [base for base in self.base_classes(class_def) if base.partition(".")[0] in project_packages]
+            if bases:
+                summary.bases[name] = bases
         for call in self.calls:
             callee = self.qualified_name(call.func)
             if callee is None:

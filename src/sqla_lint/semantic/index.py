@@ -103,6 +103,10 @@ class ProjectIndex:
         self.deployment: Deployment | None = None
         self._digest = digest  # known already when the summaries come from the index cache
         self._tracked: dict[str, bool] = {}
+        self._methods_tracked: dict[str, frozenset[str]] = {}
+        self._tracked_directly: dict[str, bool] = {}
+        self._defining_classes: dict[str, str] = {}
+        self._resource_methods: dict[str, frozenset[str]] = {}
         # The content hash of every file the build read, by absolute path: the result
         # cache's keys, so a run reads each file once.
         self.file_hashes: dict[str, str] = {}
@@ -279,6 +283,156 @@ class ProjectIndex:
             return self.value_kind(function.returns, depth + 1)
         return None
 
+    def instance_class(self, qualified: str, depth: int = 0) -> str | None:
+        """The class a project-level name is an instance of, when its module binds it to
+        ``Cls(...)`` (or to what a function returning one returns): ``app.state.backend`` ->
+        ``app.backend.Backend``. What the class's methods return is then :meth:`call_kind`
+        of ``Cls.method``."""
+        located = self._locate(qualified, lambda summary, name: name in summary.bindings)
+        if located is None:
+            return None
+        summary, name = located
+        return self._instance_of_value(summary.bindings[name], depth + 1)
+
+    def returned_instance(self, function: str, depth: int = 0) -> str | None:
+        """The class a project function (or method) returns an instance of:
+        ``DatastoreBackend.get_active_backend`` returning ``cls._active_backend`` that the
+        class declares ``_active_backend: "DatastoreBackend"``."""
+        summary = self.function(function)
+        if summary is None or not summary.returns or summary.is_cached:
+            return None
+        return self._instance_of_value(summary.returns, depth + 1)
+
+    def _instance_of_value(self, symbolic: str, depth: int) -> str | None:
+        if depth > _MAX_DEPTH:
+            return None
+        tag, _, rest = symbolic.partition(":")
+        if tag == "ref":
+            return self.instance_class(rest, depth + 1)
+        if tag != "call":
+            return None
+        if self.function(rest) is not None:
+            return self.returned_instance(rest, depth + 1)
+        return rest  # a class; or a name the project does not define, whose methods no one finds
+
+    @cached_property
+    def _subclasses(self) -> dict[str, list[str]]:
+        """Each project class (by its defining name) -> the project classes written with it as a base."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for summary in self.modules.values():
+            for name, bases in summary.bases.items():
+                for base in bases:
+                    found[self._defining_class(base)].append(f"{summary.module}.{name}")
+        return found
+
+    def _defining_class(self, cls: str) -> str:
+        """Where a class reached through re-exports is defined (its bases or methods say so)."""
+        known = self._defining_classes.get(cls)
+        if known is None:
+            classes = self._classes_by_module
+            located = self._locate(cls, lambda summary, name: name in classes.get(summary.module, ()))
+            known = self._defining_classes[cls] = f"{located[0].module}.{located[1]}" if located is not None else cls
+        return known
+
+    @cached_property
+    def _classes_by_module(self) -> dict[str, set[str]]:
+        """The classes each module defines, as far as the summaries tell: those with methods or bases."""
+        return {
+            summary.module: {name.partition(".")[0] for name in summary.functions if "." in name} | set(summary.bases)
+            for summary in self.modules.values()
+        }
+
+    def overriding_methods(self, cls: str, name: str) -> list[str]:
+        """The methods called ``name`` that the project's subclasses of ``cls`` (at any
+        depth) define: what ``obj.name()`` may run on an instance typed ``cls`` whose own
+        class does not define it (a backend chosen at run time among the project's)."""
+        found = (self.resolve_function_name(f"{subclass}.{name}") for subclass in sorted(self._all_subclasses(cls)))
+        return [method for method in found if method is not None]
+
+    def method(self, cls: str, name: str, depth: int = 0) -> str | None:
+        """The qualified name of the method ``cls.name`` runs: the class's own, or its
+        bases' in order (the first that defines it)."""
+        own = self.resolve_function_name(f"{cls}.{name}")
+        if own is not None or depth > _MAX_DEPTH:
+            return own
+        located = self._locate(cls, lambda summary, local: local in summary.bases)
+        if located is None:
+            return None
+        summary, local = located
+        for base in summary.bases[local]:
+            found = self.method(base, name, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def resource_methods(self, qualified: str, depth: int = 0) -> frozenset[str]:
+        """The names of the methods giving a known kind (``get_write_engine``) that
+        ``qualified`` has, as a project class or an instance of one: its own and its bases'.
+        A module that names it may then create a resource through it
+        (``backend.get_write_engine().connect()``). Methods only its subclasses define do
+        not count here: a base of many classes (``Source``) would make every module that
+        names it relevant; see :meth:`returned_resource_methods`."""
+        if depth > _MAX_DEPTH:
+            return frozenset()
+        owner = self._defining_class(self.instance_class(qualified) or qualified)
+        if owner not in self._returning_methods and owner not in self._bases:
+            return frozenset()
+        known = self._resource_methods.get(owner)
+        if known is None:
+            names = frozenset(method.rpartition(".")[2] for method in self._returning_methods.get(owner, ()) if self.call_kind(method) is not None)
+            known = names.union(*(self.resource_methods(base, depth + 1) for base in self._bases.get(owner, ())))
+            self._resource_methods[owner] = known
+        return known
+
+    def returned_resource_methods(self, qualified: str) -> frozenset[str]:
+        """For a project function (or method) that returns an instance of a class: the
+        names of the methods giving a known kind that the instance may have, its class's,
+        its bases', and, since it may be of any of them, its project subclasses'
+        (``DatastoreBackend.get_active_backend()`` returning the backend chosen at run time)."""
+        cls = self.returned_instance(qualified)
+        if cls is None:
+            return frozenset()
+        return self.resource_methods(cls).union(
+            method.rpartition(".")[2]
+            for subclass in self._all_subclasses(cls)
+            for method in self._returning_methods.get(subclass, ())
+            if self.call_kind(method) is not None
+        )
+
+    def methods_tracked(self, qualified: str) -> frozenset[str]:
+        """The resource methods through which the model could learn a kind from
+        ``qualified`` (:meth:`resource_methods`, :meth:`returned_resource_methods`)."""
+        known = self._methods_tracked.get(qualified)
+        if known is None:
+            known = self._methods_tracked[qualified] = self.resource_methods(qualified) | self.returned_resource_methods(qualified)
+        return known
+
+    @cached_property
+    def _returning_methods(self) -> dict[str, list[str]]:
+        """Each project class -> its methods that return something the index can follow."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for summary in self.modules.values():
+            for name, function in summary.functions.items():
+                cls, dot, method = name.partition(".")
+                if dot and "." not in method and function.returns:
+                    found[f"{summary.module}.{cls}"].append(f"{summary.module}.{name}")
+        return found
+
+    @cached_property
+    def _bases(self) -> dict[str, list[str]]:
+        return {f"{summary.module}.{name}": bases for summary in self.modules.values() for name, bases in summary.bases.items()}
+
+
+    def _all_subclasses(self, cls: str) -> set[str]:
+        found: set[str] = set()
+        pending = [self._defining_class(cls)]
+        while pending:
+            for subclass in self._subclasses.get(pending.pop(), ()):
+                if subclass not in found:
+                    found.add(subclass)
+                    pending.append(subclass)
+        return found
+
     def value_kind(self, symbolic: str, depth: int = 0) -> Kind | None:
         tag, _, rest = symbolic.partition(":")
         if tag == "kind":
@@ -447,11 +601,18 @@ class ProjectIndex:
 
     def tracks(self, qualified: str) -> bool:
         """Whether the model, asking about ``qualified``, could learn a kind from the index:
-        a project name bound to a kind, or a modelled library reached through the project."""
+        a project name bound to a kind, a modelled library reached through the project, or
+        a class or instance whose methods give one (:meth:`methods_tracked`)."""
         known = self._tracked.get(qualified)
         if known is None:
+            known = self._tracked[qualified] = self._tracks_directly(qualified) or bool(self.methods_tracked(qualified))
+        return known
+
+    def _tracks_directly(self, qualified: str) -> bool:
+        known = self._tracked_directly.get(qualified)
+        if known is None:
             external = self.external_name(qualified)
-            known = self._tracked[qualified] = (
+            known = self._tracked_directly[qualified] = (
                 self.symbol_kind(qualified) is not None
                 or self.call_kind(qualified) is not None
                 or (external is not None and external.partition(".")[0] in KNOWN_ROOTS)
@@ -487,6 +648,10 @@ class ProjectIndex:
             for name in (*summary.bindings, *(f for f, s in summary.functions.items() if s.returns), *summary.aliases):
                 if self.tracks(f"{summary.module}.{name}"):
                     tracked[name.partition(".")[0]] |= segment
+        for cls in self._bases:  # ``Replica(Backend)``, whose methods are its base's
+            if self.tracks(cls):
+                module, _, name = cls.rpartition(".")
+                tracked[name].add(module.rpartition(".")[2])
         return tracked
 
     @cached_property
@@ -546,6 +711,26 @@ class ProjectIndex:
                     found.update(".".join(parts[:cut]) for cut in range(1, len(parts)))
         return frozenset(found)
 
+    @cached_property
+    def base_class_modules(self) -> frozenset[str]:
+        """Modules that may define a base of a project class whose methods give a resource:
+        an instance typed by the base (``DatastoreBackend.get_active_backend()``) may run
+        them, and what the base's own methods return says which objects are such instances.
+        Such a module need not mention SQLAlchemy at all."""
+        found: set[str] = set()
+        for cls, bases in self._bases.items():
+            if any(self.call_kind(method) is not None for method in self._returning_methods.get(cls, ())):
+                for base in bases:
+                    parts = base.split(".")
+                    found.update(".".join(parts[:cut]) for cut in range(1, len(parts)))
+        return frozenset(found)
+
+    @property
+    def defining_modules(self) -> frozenset[str]:
+        """Modules the index needs for what they define, whatever they refer to:
+        :attr:`engine_handoff_modules` and :attr:`base_class_modules`."""
+        return self.engine_handoff_modules | self.base_class_modules
+
     def relevance_names(self) -> dict[str, set[str]]:
         """The text test of :meth:`wants`: :meth:`tracked_names`, and the functions on an
         engine-creating chain or binding a session to a parameter beside their modules' names."""
@@ -596,7 +781,17 @@ class ProjectIndex:
             return False
         if referenced is None:
             referenced = resolved_references(source, module_name, is_package, tree)
-        return referenced is None or any(self.tracks(qualified) for qualified in self._internal(referenced))
+        return referenced is None or any(self._used_here(qualified, source) for qualified in self._internal(referenced))
+
+    def _used_here(self, qualified: str, source: bytes) -> bool:
+        """A tracked name, and for one tracked only through its methods (a class, an
+        instance: ``Database`` is named in most of a project), a call of one of them."""
+        if self._tracks_directly(qualified):
+            return True
+        methods = self.methods_tracked(qualified)
+        if not methods:
+            return False
+        return re.search(rb"\.\s*(?:" + b"|".join(re.escape(name.encode()) for name in sorted(methods)) + rb")\s*\(", source) is not None
 
     def wants(self, referenced: set[str] | None) -> bool:
         """Whether a module not yet summarised should be, given what it refers to: it uses

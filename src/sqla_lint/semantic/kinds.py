@@ -151,6 +151,12 @@ class KindResolver:
         """The parameter another module's function hands back when given (facts: None)."""
         return None
 
+    def method_result_kind(self, call: Node) -> Kind | None:
+        """What a method of an object of a known class returns (``backend.get_write_engine()``):
+        the model follows the receiver's class, in this module or through the index; the
+        facts record instances symbolically instead (None)."""
+        return None
+
     def unpacked_kind(self, function: Function, name: str) -> Kind | None:
         """The kind of a name a tuple assignment binds (``_, Session = self._open()``): the
         model follows the tuple's makers; the facts do not (None)."""
@@ -283,7 +289,7 @@ class KindResolver:
             if borrowed is not None and self.passes(call, borrowed):
                 return None  # the caller passed its own session and gets it back
             return self.return_kind(function)
-        return None
+        return self.method_result_kind(call)
 
     def _configured_factory_kind(self, func: Node) -> Kind | None:
         factories = self.factories
