@@ -6,7 +6,7 @@ import libcst as cst
 
 from ..diagnostics import Applicability
 from ..semantic import ModuleModel
-from ..semantic.model import PoolConstructor
+from ..semantic.creations import PoolConstructor
 from ..semantic.names import dotted_name, last_segment
 from .base import Finding, Rewrite, Rule, RuleContext
 

@@ -11,7 +11,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .model import Creation, ModuleModel
+    from .creations import Creation
+    from .model import ModuleModel
     from .ownership import Outcome, Ownership, OwnershipAnalysis
     from .project import FactoryConfig
     from .symbols import Kind
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Creation": "model",
+    "Creation": "creations",
     "FactoryConfig": "project",
     "Kind": "symbols",
     "ModuleModel": "model",

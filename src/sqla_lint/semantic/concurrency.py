@@ -15,9 +15,16 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from .model import ModuleModel, assigned_names
+from .model import ModuleModel
 from .names import dotted_name
-from .symbols import GATHER_CALLS, TASK_SOURCES, TASK_SPAWNING_CALLS, TASK_SPAWNING_METHODS, Kind
+from .symbols import (
+    GATHER_CALLS,
+    TASK_SOURCES,
+    TASK_SPAWNING_CALLS,
+    TASK_SPAWNING_METHODS,
+    Kind,
+)
+from .syntax import assigned_names
 from .tree import FunctionNode
 
 _COMPREHENSIONS = (cst.GeneratorExp, cst.ListComp, cst.SetComp)

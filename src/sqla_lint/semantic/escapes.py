@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from .blocks import LocalTail, retains_arguments
-from .model import ModuleModel, assigned_targets
+from .model import ModuleModel
 from .names import dotted_name, last_segment
 from .symbols import (
     ATTACHING_METHODS,
@@ -60,6 +60,7 @@ from .symbols import (
     STATEMENT_REFINING_METHODS,
     STATEMENT_REPLACING_METHODS,
 )
+from .syntax import assigned_targets
 from .tree import FunctionNode
 
 _TRANSACTION_ENDS = frozenset({"commit", "rollback", "close"})

@@ -16,7 +16,7 @@ import libcst as cst
 
 from .blocks import following_statements
 from .escapes import ends_transaction, passive_return, transaction_flow
-from .model import ModuleModel, all_params, assigned_targets
+from .model import ModuleModel
 from .names import dotted_name, last_segment, mentions
 from .symbols import (
     CLEANUP_REGISTRARS,
@@ -29,6 +29,7 @@ from .symbols import (
     SAME_CONNECTION_METHODS,
     Kind,
 )
+from .syntax import all_params, assigned_targets
 from .tree import FunctionNode
 
 _CONTAINER_METHODS = frozenset(

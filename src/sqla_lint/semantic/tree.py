@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-
 FunctionNode = cst.FunctionDef | cst.Lambda
 LOOP_TYPES = (cst.For, cst.While)
 COMPREHENSION_TYPES = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
