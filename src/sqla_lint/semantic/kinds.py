@@ -333,7 +333,23 @@ class KindResolver:
             kind = self.kind_of(context)
             if kind is not None and kind.is_connection:
                 return Kind.BORROWED_CONNECTION
+            entered_engine = self._engine_a_context_manager_gives(context)
+            if entered_engine is not None:
+                return entered_engine
         return None
+
+    def _engine_a_context_manager_gives(self, context: Node) -> Kind | None:
+        """``with self.get_sqla_engine() as engine:``: a ``@contextmanager`` of this module
+        (a function, or a method of the receiver's class) annotated to give an engine
+        (``-> Engine``, ``-> Iterator[Engine]``). The block's engine is lent, not made here:
+        a connection it opens is this function's to close."""
+        shape = self.shape(context)
+        if shape is None or shape[0] is not CALL:
+            return None
+        function = self.function_called(context)
+        if function is None or not self.decorator_names(function) & CONTEXT_MANAGER_DECORATORS:
+            return None
+        return self.annotated_engine(function)
 
     def _bindings_in(self, function: Function) -> tuple[dict[str, list[Node]], dict[str, list[tuple[Node, bool]]]]:
         """What ``function``'s own body assigns to each name, and the ``with`` items it
