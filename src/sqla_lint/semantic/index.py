@@ -97,6 +97,7 @@ class ProjectIndex:
         self._removed: set[str] | None = None
         self._disposed: set[str] | None = None
         self._splits: dict[str, object] = {}
+        self._tracked_names: dict[str, set[str]] | None = None
         self._called: dict[str, str] = {}  # callee -> the function a call of it runs (asked per call site, per question)
         # Worker processes and connection limits (SQA506), found by the layer that reads
         # deployment files and configuration; part of the digest, so results follow them.
@@ -639,7 +640,11 @@ class ProjectIndex:
         """Names a module must write to use a tracked symbol -> the last segments of the
         modules it may import them from. ``SessionLocal`` of ``app.db`` (or re-exported by
         ``app``) makes a file relevant only if it also writes ``db`` (or ``app``).
-        ``installed_only``: those of installed modules, all that an installed module can use."""
+        ``installed_only``: those of installed modules, all that an installed module can use.
+        The search's text test and the lint's both ask: worked out once per index, each
+        caller gets its own copy to extend."""
+        if not installed_only and self._tracked_names is not None:
+            return {name: set(modules) for name, modules in self._tracked_names.items()}
         tracked: dict[str, set[str]] = defaultdict(set)
         for summary in self.modules.values():
             if installed_only and summary.module.partition(".")[0] not in self.installed:
@@ -652,6 +657,8 @@ class ProjectIndex:
             if self.tracks(cls):
                 module, _, name = cls.rpartition(".")
                 tracked[name].add(module.rpartition(".")[2])
+        if not installed_only:
+            self._tracked_names = {name: set(modules) for name, modules in tracked.items()}
         return tracked
 
     @cached_property
