@@ -209,15 +209,17 @@ class _CachedRun:
         cwd = os.getcwd()
         for path, root in items:
             text = str(path)
+            absolute = _absolute(text, cwd)
             index = indexes.get(root) if root else None
-            content = index.file_hashes.get(_absolute(text, cwd)) if index is not None else None
+            content = index.file_hashes.get(absolute) if index is not None else None
             if content is None:
                 try:
                     content = content_hash(read_source(path))
                 except UnreadableError:
                     self.keys.append(None)  # linting reports it, and nothing is stored
                     continue
-            self.keys.append((text, module_name_for(text), index.digest() if index is not None else "", content))
+            # Named from the absolute path, as the index build names it: one folder lookup each.
+            self.keys.append((text, module_name_for(absolute), index.digest() if index is not None else "", content))
 
     def hits(self) -> dict[int, FileResult]:
         found = {}
