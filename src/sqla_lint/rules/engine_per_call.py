@@ -116,7 +116,7 @@ def health():
             return f"{made} on every call of request handler `{name}`; create it once at module level or in the app lifespan"
         reason = model.per_call_reason(function)
         if ownership.outcome in _KEPT_ON_AN_OBJECT:
-            constructing = getattr(function, "name", None) is not None and function.name.value == "__init__"  # type: ignore[union-attr]
+            constructing = name.rpartition(".")[2] == "__init__"
             if reason is None or not constructing or ownership.outcome is Outcome.STORED_AND_CLOSED:
                 return None  # an object built once keeps it, its owner disposes it, or a method caches it on self
             return (

@@ -177,16 +177,14 @@ def _heaviest_branches(lines: list[BudgetLine], depth: int, dropped: dict[int, B
         best_total, best_line = weighed[best]
         for branch, chosen in branches.items():
             if branch != best:
-                for line in _all_counted(chosen, dropped):
-                    dropped[id(line)] = best_line or line
+                for line in chosen:
+                    if id(line) not in dropped:  # an inner branch may have dropped it already
+                        dropped[id(line)] = best_line or line
         total += best_total
         if best_line is not None and (heaviest is None or (best_line.most or 0) > (heaviest.most or 0)):
             heaviest = best_line
     return total, heaviest
 
-
-def _all_counted(lines: list[BudgetLine], dropped: dict[int, BudgetLine]) -> list[BudgetLine]:
-    return [line for line in lines if id(line) not in dropped]
 
 
 def per_call_note(reason: str) -> str:

@@ -63,7 +63,7 @@ class _Screen:
         self.names = facts.name_counts
         self.known_attributes = facts.known_attributes
         self.imports = facts.import_statements
-        self.functions = [f for f in facts.function_defs]
+        self.functions = facts.function_defs
         self.annotations = facts.assignment_annotations  # of assignments: the model reads no kind there
         self.assignments = facts.all_assignments
         self.withs = facts.with_items
